@@ -1,0 +1,17 @@
+/**
+ * tfjs-backend-webgpu-fused: a TensorFlow.js WebGPU backend that runs
+ * depthwise + pointwise convolution sequences as single fused kernels.
+ *
+ *   import 'tfjs-backend-webgpu-fused';
+ *   await tf.setBackend('webgpu-fused');
+ */
+
+import { BACKEND_NAME, registerWebGPUFusedBackend } from './backend/register';
+
+registerWebGPUFusedBackend(BACKEND_NAME);
+
+export { BACKEND_NAME, kernelCount, registerWebGPUFusedBackend } from './backend/register';
+export { RAISED_LIMITS, WebGPUUnavailableError } from './backend/device';
+export type { DeviceOptions } from './backend/device';
+export { WebGPUFusedBackend } from './backend/webgpu_fused_backend';
+export { version } from './version';

@@ -1,0 +1,95 @@
+import * as tf from '@tensorflow/tfjs-core';
+
+import { getKernelsForBackend } from '@tensorflow/tfjs-core';
+import packageJson from '../package.json';
+import {
+  BACKEND_NAME,
+  kernelCount,
+  RAISED_LIMITS,
+  registerWebGPUFusedBackend,
+  version,
+  WebGPUFusedBackend,
+} from '../src/index';
+import { requestFusedDevice, WebGPUUnavailableError } from '../src/backend/device';
+import { fusedKernelConfigs } from '../src/kernels/register_all_kernels';
+import { describeFused, describePure, fusedBackend } from './helpers/describe';
+
+describeFused('backend registration', () => {
+  it('is registered but never the default backend', () => {
+    expect(BACKEND_NAME).toBe('webgpu-fused');
+    const factories = (tf.engine() as unknown as { registryFactory: Record<string, { priority: number }> })
+      .registryFactory;
+    expect(factories['webgpu-fused']).toBeDefined();
+    for (const other of ['cpu', 'webgpu']) {
+      expect(factories['webgpu-fused'].priority).toBeLessThan(factories[other].priority);
+    }
+  });
+
+  it('carries every stock webgpu kernel plus the fused ones', () => {
+    const stock = getKernelsForBackend('webgpu').map((k) => k.kernelName);
+    const fused = new Set(getKernelsForBackend('webgpu-fused').map((k) => k.kernelName));
+    expect(stock.length).toBeGreaterThan(150);
+    for (const name of stock) {
+      expect(fused.has(name)).withContext(name).toBe(true);
+    }
+    for (const config of fusedKernelConfigs) {
+      expect(fused.has(config.kernelName)).withContext(config.kernelName).toBe(true);
+    }
+    expect(kernelCount()).toBe(stock.length + fusedKernelConfigs.length);
+  });
+
+  it('owns a device created with the adapter limits', async () => {
+    const backend = fusedBackend();
+    expect(tf.backend()).toBe(backend);
+    expect(backend).toEqual(jasmine.any(WebGPUFusedBackend));
+    const adapter = await navigator.gpu.requestAdapter({ powerPreference: 'high-performance' });
+    expect(adapter).not.toBeNull();
+    for (const name of RAISED_LIMITS) {
+      const adapterLimit = (adapter!.limits as unknown as Record<string, number>)[name];
+      expect((backend.limits as unknown as Record<string, number>)[name])
+        .withContext(name)
+        .toBe(adapterLimit);
+    }
+    // Not the stock backend's device.
+    await tf.setBackend('webgpu');
+    expect((tf.backend() as unknown as { device: GPUDevice }).device).not.toBe(backend.device);
+  });
+
+  it('can be registered with the WebGPU default limits', async () => {
+    registerWebGPUFusedBackend('webgpu-fused-defaults', { limits: 'default' });
+    try {
+      expect(await tf.setBackend('webgpu-fused-defaults')).toBe(true);
+      const limits = fusedBackend('webgpu-fused-defaults').limits;
+      expect(limits.maxComputeWorkgroupStorageSize).toBe(16384);
+      expect(limits.maxComputeInvocationsPerWorkgroup).toBe(256);
+      expect(limits.maxStorageBuffersPerShaderStage).toBe(8);
+      const y = tf.add(tf.tensor1d([1, 2, 3]), 1);
+      expect(Array.from(await y.data())).toEqual([2, 3, 4]);
+      y.dispose();
+    } finally {
+      await tf.setBackend('webgpu-fused');
+      tf.removeBackend('webgpu-fused-defaults');
+    }
+  });
+
+  it('rejects backend names tfjs cannot key kernels by', () => {
+    expect(() => registerWebGPUFusedBackend('webgpu_fused')).toThrowError(/must not contain/);
+  });
+});
+
+describePure('backend without WebGPU', () => {
+  it('fails with a clear error when navigator.gpu is missing', async () => {
+    spyOnProperty(navigator, 'gpu', 'get').and.returnValue(undefined as unknown as GPU);
+    await expectAsync(requestFusedDevice()).toBeRejectedWithError(WebGPUUnavailableError, /navigator\.gpu/);
+  });
+
+  it('fails with a clear error when no adapter is found', async () => {
+    const fakeGpu = { requestAdapter: async () => null } as unknown as GPU;
+    spyOnProperty(navigator, 'gpu', 'get').and.returnValue(fakeGpu);
+    await expectAsync(requestFusedDevice()).toBeRejectedWithError(WebGPUUnavailableError, /returned null/);
+  });
+
+  it('exports the package version', () => {
+    expect(version).toBe(packageJson.version);
+  });
+});

@@ -77,24 +77,11 @@ function SummaryReporter(baseReporterDecorator) {
 }
 SummaryReporter.$inject = ['baseReporterDecorator'];
 
-module.exports = (config) => {
-  config.set({
+/** Settings shared by every karma configuration of this package. */
+function baseConfig() {
+  return {
     basePath: __dirname,
     frameworks: ['jasmine'],
-    files: ['test/setup.ts', 'test/**/*.spec.ts'],
-    preprocessors: {
-      'test/**/*.ts': ['esbuild'],
-    },
-    esbuild: {
-      target: 'es2020',
-      define: { global: 'globalThis' },
-      // tfjs-core's package.json `sideEffects` omits its *_test.js files;
-      // without this the peer suite's specs are tree-shaken away.
-      ignoreAnnotations: true,
-      keepNames: true,
-      mainFields: ['module', 'browser', 'main'],
-      singleBundle: true,
-    },
     plugins: [
       'karma-jasmine',
       'karma-chrome-launcher',
@@ -117,5 +104,26 @@ module.exports = (config) => {
     failOnEmptyTestSuite: true,
     singleRun: true,
     concurrency: 1,
+  };
+}
+
+module.exports = (config) => {
+  config.set({
+    ...baseConfig(),
+    files: ['test/setup.ts', 'test/**/*.spec.ts'],
+    preprocessors: {
+      'test/**/*.ts': ['esbuild'],
+    },
+    esbuild: {
+      target: 'es2020',
+      define: { global: 'globalThis' },
+      // tfjs-core's package.json `sideEffects` omits its *_test.js files;
+      // without this the peer suite's specs are tree-shaken away.
+      ignoreAnnotations: true,
+      keepNames: true,
+      mainFields: ['module', 'browser', 'main'],
+      singleBundle: true,
+    },
   });
 };
+module.exports.baseConfig = baseConfig;

@@ -48,10 +48,14 @@ const common = {
 
 export async function build() {
   rmSync(resolve(root, 'dist'), { recursive: true, force: true });
-  execFileSync(process.execPath, [resolve(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], {
-    cwd: root,
-    stdio: 'inherit',
-  });
+  execFileSync(
+    process.execPath,
+    [resolve(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'],
+    {
+      cwd: root,
+      stdio: 'inherit',
+    },
+  );
   await Promise.all([
     esbuild.build({
       ...common,

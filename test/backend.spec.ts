@@ -77,16 +77,40 @@ describeFused('backend registration', () => {
   });
 });
 
+/** Shadows `navigator.gpu` (a prototype getter in browsers, a plain field under Node). */
+async function withNavigatorGpu(gpu: unknown, fn: () => Promise<void>): Promise<void> {
+  const own = Object.getOwnPropertyDescriptor(navigator, 'gpu');
+  Object.defineProperty(navigator, 'gpu', { value: gpu, configurable: true, writable: true });
+  try {
+    await fn();
+  } finally {
+    if (own) Object.defineProperty(navigator, 'gpu', own);
+    else delete (navigator as { gpu?: unknown }).gpu;
+  }
+}
+
 describePure('backend without WebGPU', () => {
   it('fails with a clear error when navigator.gpu is missing', async () => {
-    spyOnProperty(navigator, 'gpu', 'get').and.returnValue(undefined as unknown as GPU);
-    await expectAsync(requestFusedDevice()).toBeRejectedWithError(WebGPUUnavailableError, /navigator\.gpu/);
+    await withNavigatorGpu(undefined, async () => {
+      await expectAsync(requestFusedDevice()).toBeRejectedWithError(WebGPUUnavailableError, /navigator\.gpu/);
+    });
   });
 
   it('fails with a clear error when no adapter is found', async () => {
-    const fakeGpu = { requestAdapter: async () => null } as unknown as GPU;
-    spyOnProperty(navigator, 'gpu', 'get').and.returnValue(fakeGpu);
-    await expectAsync(requestFusedDevice()).toBeRejectedWithError(WebGPUUnavailableError, /returned null/);
+    await withNavigatorGpu({ requestAdapter: async () => null }, async () => {
+      await expectAsync(requestFusedDevice()).toBeRejectedWithError(WebGPUUnavailableError, /returned null/);
+    });
+  });
+
+  it('reports the failure through tf.setBackend instead of crashing', async () => {
+    registerWebGPUFusedBackend('webgpu-fused-nogpu');
+    try {
+      await withNavigatorGpu(undefined, async () => {
+        expect(await tf.setBackend('webgpu-fused-nogpu')).toBe(false);
+      });
+    } finally {
+      tf.removeBackend('webgpu-fused-nogpu');
+    }
   });
 
   it('exports the package version', () => {

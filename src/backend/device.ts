@@ -58,8 +58,7 @@ export async function requestFusedDevice(
 ): Promise<{ device: GPUDevice; adapterInfo: GPUAdapterInfo | undefined }> {
   const gpu = getGpu();
   const powerPreference =
-    options.powerPreference ??
-    (env().getBool('WEBGPU_USE_LOW_POWER_GPU') ? 'low-power' : 'high-performance');
+    options.powerPreference ?? (env().getBool('WEBGPU_USE_LOW_POWER_GPU') ? 'low-power' : 'high-performance');
   const adapter = await gpu.requestAdapter({ powerPreference });
   if (adapter == null) {
     throw new WebGPUUnavailableError('navigator.gpu.requestAdapter() returned null');

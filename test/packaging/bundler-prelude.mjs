@@ -1,0 +1,3 @@
+import { installDawn } from './check.mjs';
+
+await installDawn();

@@ -110,7 +110,8 @@ function baseConfig() {
 module.exports = (config) => {
   config.set({
     ...baseConfig(),
-    files: ['test/setup.ts', 'test/**/*.spec.ts'],
+    // Each spec imports test/setup.ts itself: karma-esbuild does not keep file order.
+    files: ['test/**/*.spec.ts'],
     preprocessors: {
       'test/**/*.ts': ['esbuild'],
     },

@@ -1,3 +1,4 @@
+import './setup';
 import * as tf from '@tensorflow/tfjs-core';
 
 import { getKernelsForBackend } from '@tensorflow/tfjs-core';

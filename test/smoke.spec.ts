@@ -1,3 +1,4 @@
+import './setup';
 import * as tf from '@tensorflow/tfjs-core';
 
 import { computeOn } from './helpers/backends';

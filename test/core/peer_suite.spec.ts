@@ -5,6 +5,8 @@
  */
 
 /* eslint-disable @typescript-eslint/no-require-imports */
+import '../setup';
+
 require('@tensorflow/tfjs-core/dist/ops/conv2d_test');
 require('@tensorflow/tfjs-core/dist/ops/depthwise_conv2d_test');
 require('@tensorflow/tfjs-core/dist/ops/conv2d_separable_test');

@@ -1,0 +1,82 @@
+/**
+ * Tile arithmetic of the DW→PW kernel: resource use, feasibility on a device,
+ * and the default choice. Shared by the kernel, the planner and the tests.
+ */
+
+import { DwPwProblem, DwPwTile, KernelLimits, Support } from './types';
+
+export const BYTES_PER_FLOAT = 4;
+
+export function dwPwInvocations(tile: DwPwTile): number {
+  return (tile.pixels / tile.threadPixels) * (tile.filters / tile.threadFilters);
+}
+
+/** The depthwise chunk kept in workgroup memory: pixels × channelChunk floats. */
+export function dwPwWorkgroupStorageBytes(tile: DwPwTile): number {
+  return tile.pixels * tile.channelChunk * BYTES_PER_FLOAT;
+}
+
+export function dwPwWorkgroupCount(problem: DwPwProblem, tile: DwPwTile): number {
+  const pixels = problem.batch * problem.outHeight * problem.outWidth;
+  return Math.ceil(pixels / tile.pixels) * Math.ceil(problem.outChannels / tile.filters);
+}
+
+const isPositiveInt = (v: number) => Number.isInteger(v) && v > 0;
+
+/** Whether `tile` is well formed and fits `limits`. */
+export function dwPwTileFits(tile: DwPwTile, limits: KernelLimits): Support {
+  const { pixels, filters, channelChunk, threadPixels, threadFilters } = tile;
+  if (![pixels, filters, channelChunk, threadPixels, threadFilters].every(isPositiveInt)) {
+    return { supported: false, reason: `tile parameters must be positive integers: ${JSON.stringify(tile)}` };
+  }
+  if (threadFilters % 4 !== 0 || filters % threadFilters !== 0) {
+    return {
+      supported: false,
+      reason: 'filters must be a multiple of threadFilters, itself a multiple of 4',
+    };
+  }
+  if (pixels % threadPixels !== 0) {
+    return { supported: false, reason: 'pixels must be a multiple of threadPixels' };
+  }
+  if (channelChunk % 4 !== 0) {
+    return { supported: false, reason: 'channelChunk must be a multiple of 4' };
+  }
+  const invocations = dwPwInvocations(tile);
+  if (
+    invocations > limits.maxComputeInvocationsPerWorkgroup ||
+    invocations > limits.maxComputeWorkgroupSizeX
+  ) {
+    return {
+      supported: false,
+      reason: `${invocations} invocations exceed the device limit ${limits.maxComputeInvocationsPerWorkgroup}`,
+    };
+  }
+  const bytes = dwPwWorkgroupStorageBytes(tile);
+  if (bytes > limits.maxComputeWorkgroupStorageSize) {
+    return {
+      supported: false,
+      reason: `${bytes} B of workgroup storage exceed the device limit ${limits.maxComputeWorkgroupStorageSize}`,
+    };
+  }
+  return { supported: true };
+}
+
+const roundUp = (v: number, m: number) => Math.ceil(v / m) * m;
+
+/**
+ * A sensible tile without a planner: 64 pixels × up to 64 filters, 16-channel
+ * chunks, 4×4 outputs per invocation, shrunk until it fits the device.
+ */
+export function defaultDwPwTile(problem: DwPwProblem, limits: KernelLimits): DwPwTile {
+  const tile: DwPwTile = {
+    pixels: 64,
+    filters: Math.min(64, roundUp(problem.outChannels, 4)),
+    channelChunk: Math.min(16, roundUp(problem.channels, 4)),
+    threadPixels: 4,
+    threadFilters: 4,
+  };
+  while (!dwPwTileFits(tile, limits).supported && tile.pixels > tile.threadPixels) {
+    tile.pixels /= 2;
+  }
+  return tile;
+}

@@ -1,0 +1,88 @@
+/**
+ * Tile arithmetic of the PW→DW kernel: halo size, resource use, feasibility
+ * on a device, and the default choice.
+ */
+
+import { BYTES_PER_FLOAT } from './depthwise_pointwise_tile';
+import { KernelLimits, PwDwProblem, PwDwTile, Support } from './types';
+
+/** Pointwise positions a tile needs: its outputs' receptive field. */
+export function pwDwHalo(
+  tile: PwDwTile,
+  kernelSize: number,
+  stride: number,
+): { height: number; width: number } {
+  return {
+    height: (tile.tileH - 1) * stride + kernelSize,
+    width: (tile.tileW - 1) * stride + kernelSize,
+  };
+}
+
+/** The pointwise tile + halo kept in workgroup memory: positions × channels floats. */
+export function pwDwWorkgroupStorageBytes(tile: PwDwTile, kernelSize: number, stride: number): number {
+  const halo = pwDwHalo(tile, kernelSize, stride);
+  return halo.height * halo.width * tile.channels * BYTES_PER_FLOAT;
+}
+
+export function pwDwWorkgroupCount(problem: PwDwProblem, tile: PwDwTile): number {
+  return (
+    problem.batch *
+    Math.ceil(problem.outHeight / tile.tileH) *
+    Math.ceil(problem.outWidth / tile.tileW) *
+    Math.ceil(problem.channels / tile.channels)
+  );
+}
+
+const isPositiveInt = (v: number) => Number.isInteger(v) && v > 0;
+
+export function pwDwTileFits(
+  tile: PwDwTile,
+  kernelSize: number,
+  stride: number,
+  limits: KernelLimits,
+): Support {
+  const { tileH, tileW, channels, threadPositions, workgroupSize } = tile;
+  if (![tileH, tileW, channels, threadPositions, workgroupSize].every(isPositiveInt)) {
+    return { supported: false, reason: `tile parameters must be positive integers: ${JSON.stringify(tile)}` };
+  }
+  if (channels % 4 !== 0) {
+    return { supported: false, reason: 'channels must be a multiple of 4' };
+  }
+  if (
+    workgroupSize > limits.maxComputeInvocationsPerWorkgroup ||
+    workgroupSize > limits.maxComputeWorkgroupSizeX
+  ) {
+    return {
+      supported: false,
+      reason: `${workgroupSize} invocations exceed the device limit ${limits.maxComputeInvocationsPerWorkgroup}`,
+    };
+  }
+  const bytes = pwDwWorkgroupStorageBytes(tile, kernelSize, stride);
+  if (bytes > limits.maxComputeWorkgroupStorageSize) {
+    return {
+      supported: false,
+      reason: `${bytes} B of workgroup storage exceed the device limit ${limits.maxComputeWorkgroupStorageSize}`,
+    };
+  }
+  return { supported: true };
+}
+
+/** 8×8 outputs × up to 32 channels, 128 invocations, shrunk until it fits. */
+export function defaultPwDwTile(problem: PwDwProblem, limits: KernelLimits): PwDwTile {
+  const tile: PwDwTile = {
+    tileH: 8,
+    tileW: 8,
+    channels: Math.min(32, Math.ceil(problem.channels / 4) * 4),
+    threadPositions: 2,
+    workgroupSize: Math.min(128, limits.maxComputeInvocationsPerWorkgroup),
+  };
+  const fits = () => pwDwTileFits(tile, problem.kernelSize, problem.stride, limits).supported;
+  while (!fits() && tile.channels > 4) {
+    tile.channels -= 4;
+  }
+  while (!fits() && (tile.tileH > 1 || tile.tileW > 1)) {
+    if (tile.tileH >= tile.tileW) tile.tileH = Math.max(1, tile.tileH >> 1);
+    else tile.tileW = Math.max(1, tile.tileW >> 1);
+  }
+  return tile;
+}

@@ -1,0 +1,131 @@
+/**
+ * Plain-data descriptions shared by the fused kernels, the planner and the
+ * graph rewrite: activations, padding, tile parameters and device limits.
+ */
+
+/** Every activation a fused stage can apply in its epilogue. */
+export type FusedActivation =
+  | 'linear'
+  | 'relu'
+  | 'relu6'
+  | 'prelu'
+  | 'leakyrelu'
+  | 'elu'
+  | 'sigmoid'
+  | 'swish'
+  | 'hardswish';
+
+export const FUSED_ACTIVATIONS: readonly FusedActivation[] = [
+  'linear',
+  'relu',
+  'relu6',
+  'prelu',
+  'leakyrelu',
+  'elu',
+  'sigmoid',
+  'swish',
+  'hardswish',
+];
+
+/**
+ * Depthwise padding as tfjs ops accept it: 'same', 'valid', one number for
+ * every side, or explicit NHWC pairs [[0,0],[top,bottom],[left,right],[0,0]]
+ * (what a folded `Pad` op becomes).
+ */
+export type FusedPadding =
+  | 'same'
+  | 'valid'
+  | number
+  | [[number, number], [number, number], [number, number], [number, number]];
+
+/** The device limits the kernels and the planner read. */
+export interface KernelLimits {
+  maxComputeWorkgroupStorageSize: number;
+  maxComputeInvocationsPerWorkgroup: number;
+  maxComputeWorkgroupSizeX: number;
+  maxComputeWorkgroupsPerDimension: number;
+  maxStorageBuffersPerShaderStage: number;
+  maxStorageBufferBindingSize: number;
+}
+
+/** WebGPU's default limits: what every device offers. */
+export const DEFAULT_LIMITS: KernelLimits = {
+  maxComputeWorkgroupStorageSize: 16384,
+  maxComputeInvocationsPerWorkgroup: 256,
+  maxComputeWorkgroupSizeX: 256,
+  maxComputeWorkgroupsPerDimension: 65535,
+  maxStorageBuffersPerShaderStage: 8,
+  maxStorageBufferBindingSize: 134217728,
+};
+
+/**
+ * Tile parameters of the DW→PW kernel (FusedDepthwisePointwiseConv2D).
+ * A workgroup owns `pixels` consecutive output pixels (row-major over
+ * N·Ho·Wo) × `filters` output channels; it loops over the input channels in
+ * chunks of `channelChunk`, computing the depthwise result of the chunk into
+ * workgroup memory and multiplying it into register accumulators. Each
+ * invocation accumulates `threadPixels` × `threadFilters` outputs, so the
+ * workgroup has (pixels / threadPixels) · (filters / threadFilters)
+ * invocations.
+ */
+export interface DwPwTile {
+  pixels: number;
+  filters: number;
+  channelChunk: number;
+  threadPixels: number;
+  /** A multiple of 4 (vec4 accumulators). */
+  threadFilters: number;
+}
+
+/**
+ * Tile parameters of the PW→DW kernel (FusedPointwiseDepthwiseConv2D).
+ * A workgroup owns a `tileH` × `tileW` block of depthwise output pixels ×
+ * `channels` of the expanded (pointwise output) channels. It computes the
+ * pointwise result for the tile plus its halo into workgroup memory
+ * (overlapping tiles recompute the halo), then the depthwise from it.
+ * `threadPositions` halo positions share each weight load in the pointwise
+ * stage; `workgroupSize` invocations cooperate on both stages.
+ */
+export interface PwDwTile {
+  tileH: number;
+  tileW: number;
+  /** A multiple of 4 (vec4 channel groups). */
+  channels: number;
+  threadPositions: number;
+  workgroupSize: number;
+}
+
+/** Result of a kernel's legality check. */
+export interface Support {
+  supported: boolean;
+  /** Why not, in words a model author understands. */
+  reason?: string;
+}
+
+/** Shapes of one DW→PW site: depthwise k×k (stride s) then 1x1 to `outChannels`. */
+export interface DwPwProblem {
+  batch: number;
+  inHeight: number;
+  inWidth: number;
+  /** Depthwise channels = pointwise input channels. */
+  channels: number;
+  outChannels: number;
+  kernelSize: number;
+  stride: number;
+  outHeight: number;
+  outWidth: number;
+}
+
+/** Shapes of one PW→DW site: 1x1 from `inChannels` to `channels`, then depthwise k×k (stride s). */
+export interface PwDwProblem {
+  batch: number;
+  inHeight: number;
+  inWidth: number;
+  inChannels: number;
+  /** Pointwise output channels = depthwise channels (the expanded width). */
+  channels: number;
+  kernelSize: number;
+  stride: number;
+  outHeight: number;
+  outWidth: number;
+}

@@ -28,6 +28,8 @@ if (!process.env.CHROME_BIN) {
 }
 
 const WEBGPU_FLAGS = [
+  // ChromeHeadless pins port 9222; a later flag wins, so parallel runs can differ.
+  `--remote-debugging-port=${process.env.KARMA_DEBUG_PORT || 9222}`,
   '--enable-unsafe-webgpu',
   // Unquantized timestamp queries for the profiling helpers.
   '--enable-dawn-features=allow_unsafe_apis',

@@ -15,3 +15,19 @@ export { RAISED_LIMITS, WebGPUUnavailableError } from './backend/device';
 export type { DeviceOptions } from './backend/device';
 export { WebGPUFusedBackend } from './backend/webgpu_fused_backend';
 export { version } from './version';
+export * as fused from './ops/fused';
+export { FUSED_ACTIVATIONS, DEFAULT_LIMITS } from './kernels/types';
+export type {
+  DwPwProblem,
+  DwPwTile,
+  FusedActivation,
+  FusedPadding,
+  KernelLimits,
+  PwDwProblem,
+  PwDwTile,
+  Support,
+} from './kernels/types';
+export {
+  FusedDepthwisePointwiseConv2D,
+  isSupported as isDepthwisePointwiseSupported,
+} from './kernels/FusedDepthwisePointwiseConv2D';

@@ -1,4 +1,6 @@
 import { KernelConfig } from '@tensorflow/tfjs-core';
 
+import { fusedDepthwisePointwiseConv2DConfig } from './FusedDepthwisePointwiseConv2D';
+
 /** Every fused kernel, registered under each fused backend name. */
-export const fusedKernelConfigs: KernelConfig[] = [];
+export const fusedKernelConfigs: KernelConfig[] = [fusedDepthwisePointwiseConv2DConfig];

@@ -1,0 +1,220 @@
+/**
+ * DW→PW Fused Convolutional Module: a depthwise k×k convolution followed by a
+ * pointwise (1x1) convolution in one dispatch. The depthwise output, the large
+ * intermediate, only ever lives in workgroup memory, one channel chunk at a
+ * time.
+ *
+ * A workgroup owns `tile.pixels` consecutive output pixels (row-major over
+ * N·Ho·Wo, so batches and image edges waste nothing) × `tile.filters` output
+ * channels, and walks the input channels in chunks of `tile.channelChunk`:
+ *   1. every invocation computes depthwise outputs (+ bias/activation) of the
+ *      chunk for the tile's pixels into `dwTile` ([chunk][pixels], so the
+ *      next step reads it without bank conflicts);
+ *   2. every invocation multiplies its `threadPixels` pixels of `dwTile` into
+ *      `threadFilters` output channels held in vec4 register accumulators
+ *      (output-stationary), reading the pointwise weights from global memory
+ *      (the same address across most of a subgroup: broadcast loads).
+ * The pointwise epilogue then adds its bias, applies its activation and
+ * stores. Shapes travel in uniforms; the tile, the kernel size, the vector
+ * widths and the epilogues are compiled in and named in `shaderKey`.
+ */
+
+import type { WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
+
+import { dwPwInvocations } from './depthwise_pointwise_tile';
+import { DwPwTile } from './types';
+import { channelLoad4, epilogueKey, epilogueUniforms, StageEpilogue, stageEpilogue } from './wgsl';
+
+export interface DepthwisePointwiseConfig {
+  /** [N, Ho, Wo, F]. */
+  outputShape: number[];
+  kernelSize: number;
+  /** Input channels C and output channels F. */
+  channels: number;
+  outChannels: number;
+  dw: StageEpilogue;
+  pw: StageEpilogue;
+  tile: DwPwTile;
+  maxWorkgroupsPerDimension: number;
+}
+
+export class DepthwisePointwiseProgram implements WebGPUProgram {
+  outputShape: number[];
+  shaderKey: string;
+  dispatchLayout: { x: number[]; y: number[]; z: number[] };
+  dispatch: [number, number, number];
+  variableNames: string[];
+  variableComponents: number[];
+  outputComponent: number;
+  uniforms = `pads : vec2<i32>, strides : vec2<i32>, ${epilogueUniforms('dw')} ${epilogueUniforms('pw')}`;
+  workgroupSize: [number, number, number];
+  private readonly config: DepthwisePointwiseConfig;
+  private readonly channelsAligned: boolean;
+  private readonly filtersAligned: boolean;
+
+  constructor(config: DepthwisePointwiseConfig) {
+    this.config = config;
+    const { outputShape, tile, dw, pw } = config;
+    this.outputShape = outputShape;
+    this.channelsAligned = config.channels % 4 === 0;
+    this.filtersAligned = config.outChannels % 4 === 0;
+
+    const vecIfAligned = (aligned: boolean) => (aligned ? 4 : 1);
+    this.variableNames = ['x', 'dwW'];
+    this.variableComponents = [vecIfAligned(this.channelsAligned), vecIfAligned(this.channelsAligned)];
+    if (dw.hasBias) {
+      this.variableNames.push('dwBias');
+      this.variableComponents.push(vecIfAligned(this.channelsAligned));
+    }
+    if (dw.hasPreluWeights) {
+      this.variableNames.push('dwAlpha');
+      this.variableComponents.push(1);
+    }
+    this.variableNames.push('pwW');
+    this.variableComponents.push(vecIfAligned(this.filtersAligned));
+    if (pw.hasBias) {
+      this.variableNames.push('pwBias');
+      this.variableComponents.push(vecIfAligned(this.filtersAligned));
+    }
+    if (pw.hasPreluWeights) {
+      this.variableNames.push('pwAlpha');
+      this.variableComponents.push(1);
+    }
+    this.outputComponent = vecIfAligned(this.filtersAligned);
+
+    this.workgroupSize = [dwPwInvocations(tile), 1, 1];
+    // Pixel tiles along x (folded into y when there are too many), filter
+    // blocks along z.
+    const [n, ho, wo, f] = outputShape;
+    const pixelTiles = Math.ceil((n * ho * wo) / tile.pixels);
+    const x = Math.min(pixelTiles, config.maxWorkgroupsPerDimension);
+    this.dispatch = [x, Math.ceil(pixelTiles / x), Math.ceil(f / tile.filters)];
+    this.dispatchLayout = { x: [2], y: [1], z: [0, 3] };
+
+    this.shaderKey =
+      `dwPw_${config.kernelSize}_${tile.pixels}_${tile.filters}_${tile.channelChunk}_` +
+      `${tile.threadPixels}_${tile.threadFilters}_${this.channelsAligned}_${this.filtersAligned}_` +
+      `${epilogueKey(dw)}_${epilogueKey(pw)}`;
+  }
+
+  getUserCode(): string {
+    const { kernelSize: k, tile, dw, pw } = this.config;
+    const { pixels, filters, channelChunk, threadPixels, threadFilters } = tile;
+    const invocations = dwPwInvocations(tile);
+    const pixelThreads = pixels / threadPixels;
+    const filterVecs = threadFilters / 4;
+    const chunkVecs = channelChunk / 4;
+    return `
+  var<workgroup> dwTile : array<f32, ${pixels * channelChunk}>;
+
+  ${channelLoad4('xAt', 'x', this.channelsAligned, 'uniforms.xShape.w')}
+  ${channelLoad4('dwWAt', 'dwW', this.channelsAligned, 'uniforms.xShape.w')}
+  ${channelLoad4('pwWAt', 'pwW', this.filtersAligned, 'uniforms.outShape.w')}
+  ${stageEpilogue('dw', dw, 'uniforms.xShape.w', this.channelsAligned)}
+  ${stageEpilogue('pw', pw, 'uniforms.outShape.w', this.filtersAligned)}
+
+  fn main() {
+    let channels = uniforms.xShape.w;
+    let inH = uniforms.xShape.y;
+    let inW = uniforms.xShape.z;
+    let outH = uniforms.outShape.y;
+    let outW = uniforms.outShape.z;
+    let outC = uniforms.outShape.w;
+    let numPixels = uniforms.outShape.x * outH * outW;
+    let tileIndex = i32(workgroupId.y * numWorkgroups.x + workgroupId.x);
+    let pixelBase = tileIndex * ${pixels};
+    let filterBase = i32(workgroupId.z) * ${filters};
+    let tid = i32(localIndex);
+    let pixelThread = tid % ${pixelThreads};
+    let filterOffset = filterBase + (tid / ${pixelThreads}) * ${threadFilters};
+
+    var acc : array<vec4<f32>, ${threadPixels * filterVecs}>;
+    for (var c0 = 0; c0 < channels; c0 += ${channelChunk}) {
+      // 1. Depthwise of this channel chunk into workgroup memory. Consecutive
+      // invocations take consecutive channel groups of a pixel (coalesced).
+      for (var u = tid; u < ${pixels * chunkVecs}; u += ${invocations}) {
+        let p = u / ${chunkVecs};
+        let cv = u % ${chunkVecs};
+        let c = c0 + cv * 4;
+        let pixel = pixelBase + p;
+        var value = vec4<f32>(0.0);
+        if (pixel < numPixels && c < channels) {
+          let ow = pixel % outW;
+          let oh = (pixel / outW) % outH;
+          let batch = pixel / (outW * outH);
+          let ih0 = oh * uniforms.strides.x - uniforms.pads.x;
+          let iw0 = ow * uniforms.strides.y - uniforms.pads.y;
+          var sum = vec4<f32>(0.0);
+          for (var kh = 0; kh < ${k}; kh++) {
+            let ih = ih0 + kh;
+            if (ih >= 0 && ih < inH) {
+              let rowBase = (batch * inH + ih) * inW;
+              for (var kw = 0; kw < ${k}; kw++) {
+                let iw = iw0 + kw;
+                if (iw >= 0 && iw < inW) {
+                  sum = sum + xAt((rowBase + iw) * channels, c) * dwWAt((kh * ${k} + kw) * channels, c);
+                }
+              }
+            }
+          }
+          value = dwEpilogue(sum, oh, ow, c);
+          // Channels past the end must stay 0 (act(bias) need not be 0).
+          value = select(value, vec4<f32>(0.0), vec4<i32>(c) + vec4<i32>(0, 1, 2, 3) >= vec4<i32>(channels));
+        }
+        let slot = cv * 4 * ${pixels} + p;
+        dwTile[slot] = value.x;
+        dwTile[slot + ${pixels}] = value.y;
+        dwTile[slot + ${2 * pixels}] = value.z;
+        dwTile[slot + ${3 * pixels}] = value.w;
+      }
+      workgroupBarrier();
+
+      // 2. Pointwise: accumulate the chunk into the register tile.
+      for (var cc = 0; cc < ${channelChunk}; cc++) {
+        let c = c0 + cc;
+        let cValid = c < channels;
+        let wRow = min(c, channels - 1) * outC;
+        var w : array<vec4<f32>, ${filterVecs}>;
+        for (var j = 0; j < ${filterVecs}; j++) {
+          w[j] = select(vec4<f32>(0.0), pwWAt(wRow, filterOffset + j * 4), cValid);
+        }
+        for (var i = 0; i < ${threadPixels}; i++) {
+          let a = dwTile[cc * ${pixels} + pixelThread + i * ${pixelThreads}];
+          for (var j = 0; j < ${filterVecs}; j++) {
+            acc[i * ${filterVecs} + j] = fma(vec4<f32>(a), w[j], acc[i * ${filterVecs} + j]);
+          }
+        }
+      }
+      workgroupBarrier();
+    }
+
+    // 3. Pointwise epilogue and store.
+    for (var i = 0; i < ${threadPixels}; i++) {
+      let pixel = pixelBase + pixelThread + i * ${pixelThreads};
+      if (pixel < numPixels) {
+        let ow = pixel % outW;
+        let oh = (pixel / outW) % outH;
+        for (var j = 0; j < ${filterVecs}; j++) {
+          let f = filterOffset + j * 4;
+          if (f < outC) {
+            let value = pwEpilogue(acc[i * ${filterVecs} + j], oh, ow, f);
+            ${this.storeSnippet()}
+          }
+        }
+      }
+    }
+  }
+`;
+  }
+
+  private storeSnippet(): string {
+    if (this.filtersAligned) {
+      return 'result[(pixel * outC + f) / 4] = value;';
+    }
+    return `for (var e = 0; e < 4; e++) {
+              if (f + e < outC) {
+                result[pixel * outC + f + e] = value[e];
+              }
+            }`;
+  }
+}

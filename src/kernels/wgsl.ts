@@ -1,0 +1,101 @@
+/**
+ * Small WGSL generators shared by the fused programs: channel-vector loads
+ * that work for any channel count, and the bias + activation epilogue of a
+ * stage. The vector width is decided once from the shapes (`aligned` = the
+ * channel count is a multiple of 4, so the buffer is bound as vec4 and read
+ * with one load); otherwise four bounds-checked scalar loads.
+ */
+
+import { activationFunction, activationUsesAlpha } from './activation';
+import { FusedActivation } from './types';
+
+/**
+ * `fn <name>(base : i32, c : i32) -> vec4<f32>`: elements base+c .. base+c+3
+ * of `buffer`, zero for channels at or past `channels` (a WGSL expression).
+ * With `aligned`, base and c must be multiples of 4.
+ */
+export function channelLoad4(name: string, buffer: string, aligned: boolean, channels: string): string {
+  if (aligned) {
+    return `
+  fn ${name}(base : i32, c : i32) -> vec4<f32> {
+    return ${buffer}[(base + c) / 4];
+  }`;
+  }
+  return `
+  fn ${name}(base : i32, c : i32) -> vec4<f32> {
+    var v = vec4<f32>(0.0);
+    for (var j = 0; j < 4; j++) {
+      if (c + j < ${channels}) {
+        v[j] = ${buffer}[base + c + j];
+      }
+    }
+    return v;
+  }`;
+}
+
+/** What one stage (depthwise or pointwise) applies after its sum. */
+export interface StageEpilogue {
+  hasBias: boolean;
+  activation: FusedActivation;
+  /** PReLU weights are bound (activation 'prelu'). */
+  hasPreluWeights: boolean;
+}
+
+export function epilogueKey(e: StageEpilogue): string {
+  return `${e.hasBias ? 'b' : ''}${e.activation}${e.hasPreluWeights ? 'w' : ''}`;
+}
+
+/**
+ * `fn <stage>Epilogue(v : vec4<f32>, h : i32, w : i32, c : i32) -> vec4<f32>`
+ * for output channels c..c+3 at pixel (h, w): bias, then the activation.
+ * Expects bindings `<stage>Bias` / `<stage>Alpha` when used and uniforms
+ * `<stage>AlphaStrides : vec3<i32>` (PReLU weights broadcast to [H, W, C])
+ * and `<stage>LeakyAlpha : f32`.
+ */
+export function stageEpilogue(
+  stage: string,
+  e: StageEpilogue,
+  channels: string,
+  biasAligned: boolean,
+): string {
+  const parts: string[] = [];
+  const body: string[] = ['var r = v;'];
+  if (e.hasBias) {
+    parts.push(channelLoad4(`${stage}BiasAt`, `${stage}Bias`, biasAligned, channels));
+    body.push(`r = r + ${stage}BiasAt(0, c);`);
+  }
+  if (e.activation !== 'linear') {
+    parts.push(activationFunction(e.activation, `${stage}Activation`));
+    let alpha = 'vec4<f32>(0.0)';
+    if (e.activation === 'leakyrelu') {
+      alpha = `vec4<f32>(uniforms.${stage}LeakyAlpha)`;
+    } else if (activationUsesAlpha(e.activation)) {
+      // Any broadcastable PReLU shape: strides are 0 along broadcast dims.
+      // Channels past the end are clamped; their outputs are never stored.
+      parts.push(`
+  fn ${stage}AlphaAt(h : i32, w : i32, c : i32) -> vec4<f32> {
+    let s = uniforms.${stage}AlphaStrides;
+    let base = h * s.x + w * s.y;
+    let last = ${channels} - 1;
+    return vec4<f32>(
+        ${stage}Alpha[base + min(c, last) * s.z],
+        ${stage}Alpha[base + min(c + 1, last) * s.z],
+        ${stage}Alpha[base + min(c + 2, last) * s.z],
+        ${stage}Alpha[base + min(c + 3, last) * s.z]);
+  }`);
+      alpha = `${stage}AlphaAt(h, w, c)`;
+    }
+    body.push(`r = ${stage}Activation(r, ${alpha});`);
+  }
+  body.push('return r;');
+  parts.push(`
+  fn ${stage}Epilogue(v : vec4<f32>, h : i32, w : i32, c : i32) -> vec4<f32> {
+    ${body.join('\n    ')}
+  }`);
+  return parts.join('\n');
+}
+
+/** The uniform fields every stage epilogue reads (declared even if unused). */
+export function epilogueUniforms(stage: string): string {
+  return `${stage}AlphaStrides : vec3<i32>, ${stage}LeakyAlpha : f32,`;
+}

@@ -1,0 +1,143 @@
+/**
+ * Costs of one dispatch of the fused kernels for given tile parameters: the
+ * paper's global-memory-access algebra in bytes, with its bugs fixed (DW
+ * stride honoured, DW halo counted per channel and exactly, the DW→PW halo
+ * counted at all) and the recomputation tiling causes counted as FLOPs.
+ */
+
+import { dwPwInvocations, dwPwWorkgroupCount } from '../kernels/depthwise_pointwise_tile';
+import { pwDwHalo, pwDwWorkgroupCount } from '../kernels/pointwise_depthwise_tile';
+import { DwPwProblem, DwPwTile, PwDwProblem, PwDwTile } from '../kernels/types';
+import { totalRunFootprint, tiledHaloPositions } from './footprint';
+import { KernelCost, blendedEfficiency, laneUtilization, loopEfficiency } from './kernel_cost';
+import {
+  BYTES_PER_ELEMENT as B,
+  dwFlops,
+  dwInputElements,
+  dwLayerOfDwPw,
+  dwLayerOfPwDw,
+  pwFlops,
+  pwInputElements,
+  pwLayerOfDwPw,
+  pwLayerOfPwDw,
+  pwOutputElements,
+} from './layer_shapes';
+
+/** Both fused depthwise stages load an input and a weight vec4 per tap (4 multiply-adds). */
+const DEPTHWISE_TAP_EFFICIENCY = loopEfficiency(4, 2);
+
+/**
+ * DW→PW: a workgroup owns `pixels` consecutive output pixels × `filters`
+ * output channels and walks the C input channels in chunks. Per workgroup:
+ * the distinct x positions its pixels' windows touch × C, all k²·C depthwise
+ * weights, the C × filters pointwise block. Splitting F over
+ * ⌈F/filters⌉ workgroups repeats the depthwise work and its x reads.
+ */
+export function dwPwFusedCost(problem: DwPwProblem, tile: DwPwTile): KernelCost {
+  const d = dwLayerOfDwPw(problem);
+  const p = pwLayerOfDwPw(problem);
+  const k2 = d.kernelSize * d.kernelSize;
+  const pixels = problem.batch * problem.outHeight * problem.outWidth;
+  const pixelTiles = Math.ceil(pixels / tile.pixels);
+  const filterBlocks = Math.ceil(problem.outChannels / tile.filters);
+  const workgroups = dwPwWorkgroupCount(problem, tile);
+
+  const xReads = filterBlocks * totalRunFootprint(d, tile.pixels) * problem.channels;
+  const xCompulsory = Math.min(xReads, dwInputElements(d));
+  const dwWeightReads = workgroups * k2 * problem.channels;
+  const pwWeightReads = pixelTiles * problem.channels * problem.outChannels;
+  const dwWeights = k2 * problem.channels;
+  const pwWeights = problem.channels * problem.outChannels;
+
+  // Every workgroup computes its full tile, padding included.
+  const computedPixels = pixelTiles * tile.pixels;
+  const dwComputed = 2 * k2 * problem.channels * computedPixels * filterBlocks;
+  const pwComputed = 2 * problem.channels * computedPixels * filterBlocks * tile.filters;
+  const flops = dwFlops(d) + pwFlops(p);
+  return {
+    kernel: 'dw→pw (fused)',
+    compulsoryBytes: (xCompulsory + dwWeights + pwWeights + pwOutputElements(p)) * B,
+    rereadBytes: (xReads - xCompulsory + dwWeightReads - dwWeights + pwWeightReads - pwWeights) * B,
+    flops,
+    redundantFlops: Math.max(0, dwComputed + pwComputed - flops),
+    computeEfficiency: blendedEfficiency([
+      // Depthwise stage: pixels × channelChunk/4 vec4 outputs shared round-robin by the invocations.
+      {
+        flops: dwComputed,
+        efficiency:
+          DEPTHWISE_TAP_EFFICIENCY *
+          laneUtilization((tile.pixels * tile.channelChunk) / 4, dwPwInvocations(tile)),
+      },
+      // Per channel: threadPixels scalar loads from workgroup memory and
+      // threadFilters/4 vec4 weight loads for threadPixels·threadFilters multiply-adds.
+      {
+        flops: pwComputed,
+        efficiency: loopEfficiency(
+          tile.threadPixels * tile.threadFilters,
+          tile.threadPixels + tile.threadFilters / 4,
+        ),
+      },
+    ]),
+    workgroups,
+    invocationsPerWorkgroup: dwPwInvocations(tile),
+    dispatches: 1,
+  };
+}
+
+/**
+ * PW→DW: a workgroup owns tileH×tileW depthwise outputs × `channels`
+ * expanded channels. It computes the pointwise result on the tile's halo,
+ * clipped to the image, reading x there over all Cin plus the Cin × channels
+ * weights; overlapping halos are recomputed (redundant FLOPs) and re-read.
+ */
+export function pwDwFusedCost(problem: PwDwProblem, tile: PwDwTile): KernelCost {
+  const d = dwLayerOfPwDw(problem);
+  const p = pwLayerOfPwDw(problem);
+  const k2 = d.kernelSize * d.kernelSize;
+  const spatialTiles =
+    problem.batch * Math.ceil(problem.outHeight / tile.tileH) * Math.ceil(problem.outWidth / tile.tileW);
+  const channelBlocks = Math.ceil(problem.channels / tile.channels);
+  const workgroups = pwDwWorkgroupCount(problem, tile);
+  const haloPositions = tiledHaloPositions(d, tile.tileH, tile.tileW);
+
+  const xReads = channelBlocks * haloPositions * problem.inChannels;
+  const xCompulsory = Math.min(xReads, pwInputElements(p));
+  const pwWeights = problem.inChannels * problem.channels;
+  const dwWeights = k2 * problem.channels;
+  const outputs = problem.batch * problem.outHeight * problem.outWidth * problem.channels;
+
+  const pwComputed = 2 * problem.inChannels * haloPositions * channelBlocks * tile.channels;
+  const dwComputed = 2 * k2 * spatialTiles * tile.tileH * tile.tileW * channelBlocks * tile.channels;
+  const flops = pwFlops(p) + dwFlops(d);
+
+  // Pointwise stage: each invocation takes `threadPositions` halo positions × 4 channels.
+  const halo = pwDwHalo(tile, problem.kernelSize, problem.stride);
+  const pwItems = Math.ceil((halo.height * halo.width) / tile.threadPositions) * (tile.channels / 4);
+  return {
+    kernel: 'pw→dw (fused)',
+    compulsoryBytes: (xCompulsory + pwWeights + dwWeights + outputs) * B,
+    rereadBytes: (xReads - xCompulsory + (spatialTiles - 1) * pwWeights + (spatialTiles - 1) * dwWeights) * B,
+    flops,
+    redundantFlops: Math.max(0, pwComputed + dwComputed - flops),
+    computeEfficiency: blendedEfficiency([
+      // Per 4 input channels: 4 weight and threadPositions input vec4 loads
+      // for threadPositions·16 multiply-adds.
+      {
+        flops: pwComputed,
+        efficiency:
+          loopEfficiency(16 * tile.threadPositions, 4 + tile.threadPositions) *
+          laneUtilization(pwItems, tile.workgroupSize),
+      },
+      // Depthwise stage: tileH × tileW × channels/4 vec4 outputs over the invocations.
+      {
+        flops: dwComputed,
+        efficiency:
+          DEPTHWISE_TAP_EFFICIENCY *
+          laneUtilization((tile.tileH * tile.tileW * tile.channels) / 4, tile.workgroupSize),
+      },
+    ]),
+    workgroups,
+    invocationsPerWorkgroup: tile.workgroupSize,
+    dispatches: 1,
+  };
+}

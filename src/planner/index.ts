@@ -1,0 +1,58 @@
+/**
+ * FusePlanner for WebGPU: which depthwise/pointwise pairs to fuse, with
+ * which tiles, on which device. Pure and synchronous; plain data in and out.
+ */
+
+export {
+  CONSERVATIVE_PROFILE,
+  H100_LIKE_PROFILE,
+  assertValidProfile,
+  deviceProfileFromLimits,
+  kernelLimitsOf,
+} from './device_profile';
+export type { DeviceProfile } from './device_profile';
+export { fitLine, makeCalibrate, profileFromMeasurements, saturationPoint } from './calibration';
+export type { Calibrate, CalibrationBackend, CalibrationMeasurements, MeasureDevice } from './calibration';
+export {
+  blendedEfficiency,
+  estimateKernel,
+  laneUtilization,
+  loopEfficiency,
+  predictMs,
+  sequenceOf,
+} from './kernel_cost';
+export type { KernelCost, KernelEstimate, SequenceEstimate } from './kernel_cost';
+export { stockDepthwiseCost, stockDepthwiseLayout, stockPointwiseCost } from './stock_costs';
+export { dwPwFusedCost, pwDwFusedCost } from './fused_costs';
+export { pixelRunFootprint, tiledHaloPositions, totalRunFootprint } from './footprint';
+export type { DwLayerShape, PwLayerShape } from './layer_shapes';
+export { dwPwTileCandidates, pwDwTileCandidates, searchDwPwTile, searchPwDwTile } from './tile_search';
+export type { TileChoice, TileSearchOptions, TileSearchResult } from './tile_search';
+export {
+  SITE_KINDS,
+  SITE_PATTERNS,
+  dwPwProblemOf,
+  dwShapeOf,
+  findSites,
+  fusableChains,
+  pwDwProblemOf,
+  pwShapeOf,
+  siteId,
+  validateGraph,
+} from './graph';
+export type { LayerKind, NhwcShape, PlannerGraph, PlannerNode, Site, SiteKind } from './graph';
+export { chooseFusionsBruteForce, chooseFusionsDp } from './choose_fusions';
+export type { FusionObjective, FusionOption, Selection } from './choose_fusions';
+export { PLAN_VERSION, planFusions } from './plan';
+export type {
+  CostSummary,
+  FusionPlan,
+  FusionPolicy,
+  LayerPlan,
+  PlanOptions,
+  PlanTotals,
+  SitePlan,
+  TileCandidate,
+} from './plan';
+export { explain, formatTile } from './explain';
+export { formatBytes, formatMs } from './format';

@@ -1,0 +1,103 @@
+/**
+ * Costs of the stock tfjs-backend-webgpu 4.22 kernels a fusion replaces,
+ * modelled on the programs they dispatch (one dispatch each):
+ * - depthwise: DepthwiseConv2DVec4Program (64 invocations × 4 columns ×
+ *   4 channels) when C % 4 = 0, Ho, Wo > 4 and s ≤ 2, else
+ *   DepthwiseConv2DProgram (256 invocations, one output each);
+ * - pointwise: conv2dByMatMul → MatMulPackedProgram, 32×32 output tiles
+ *   over [N, H·W] × Cout, 64 invocations of 4×4 outputs. The small-output
+ *   and split-K variants it picks for tiny problems are not modelled: those
+ *   sit at the dispatch-overhead floor either way.
+ */
+
+import { BYTES_PER_ELEMENT as B, DwLayerShape, PwLayerShape } from './layer_shapes';
+import {
+  dwFlops,
+  dwInputElements,
+  dwOutputElements,
+  dwWeightElements,
+  pwFlops,
+  pwInputElements,
+  pwOutputElements,
+  pwWeightElements,
+} from './layer_shapes';
+import { totalRunFootprint } from './footprint';
+import { KernelCost, loopEfficiency } from './kernel_cost';
+
+/** How the stock depthwise program splits the output over workgroups. */
+export function stockDepthwiseLayout(d: DwLayerShape): {
+  pixelsPerWorkgroup: number;
+  workgroups: number;
+  invocations: number;
+} {
+  const vec4 = d.channels % 4 === 0 && d.outHeight > 4 && d.outWidth > 4 && d.stride <= 2;
+  if (vec4) {
+    // Flat over [N, Ho, ⌈Wo/4⌉, C/4], channel groups fastest.
+    const channelGroups = d.channels / 4;
+    const columnGroupsPerWorkgroup = Math.max(1, Math.floor(64 / channelGroups));
+    const items = d.batch * d.outHeight * Math.ceil(d.outWidth / 4) * channelGroups;
+    return {
+      pixelsPerWorkgroup: 4 * columnGroupsPerWorkgroup,
+      workgroups: Math.ceil(items / 64),
+      invocations: 64,
+    };
+  }
+  return {
+    pixelsPerWorkgroup: Math.max(1, Math.floor(256 / d.channels)),
+    workgroups: Math.ceil(dwOutputElements(d) / 256),
+    invocations: 256,
+  };
+}
+
+/**
+ * The vec4 program slides a window of 4 outputs × 4 channels along a row:
+ * per filter row (3s + k) input and k weight vec4 loads for 4·k·4
+ * multiply-adds. The generic one loads an input and a weight per multiply-add.
+ */
+function stockDepthwiseEfficiency(d: DwLayerShape, vec4: boolean): number {
+  const k = d.kernelSize;
+  return vec4 ? loopEfficiency(16 * k, 3 * d.stride + k + k) : loopEfficiency(1, 2);
+}
+
+export function stockDepthwiseCost(d: DwLayerShape): KernelCost {
+  const { pixelsPerWorkgroup, workgroups, invocations } = stockDepthwiseLayout(d);
+  const xReads = totalRunFootprint(d, pixelsPerWorkgroup) * d.channels;
+  const xCompulsory = Math.min(xReads, dwInputElements(d));
+  // Each workgroup loads the k² weights of the (at most 256) channels it covers.
+  const weightReads = workgroups * d.kernelSize * d.kernelSize * Math.min(d.channels, 256);
+  const weightCompulsory = Math.min(weightReads, dwWeightElements(d));
+  return {
+    kernel: 'dw (stock)',
+    compulsoryBytes: (xCompulsory + weightCompulsory + dwOutputElements(d)) * B,
+    rereadBytes: (xReads - xCompulsory + weightReads - weightCompulsory) * B,
+    flops: dwFlops(d),
+    redundantFlops: 0,
+    computeEfficiency: stockDepthwiseEfficiency(d, invocations === 64),
+    workgroups,
+    invocationsPerWorkgroup: invocations,
+    dispatches: 1,
+  };
+}
+
+export const MATMUL_TILE = 32;
+
+export function stockPointwiseCost(p: PwLayerShape): KernelCost {
+  const rows = p.height * p.width;
+  const rowTiles = Math.ceil(rows / MATMUL_TILE);
+  const colTiles = Math.ceil(p.outChannels / MATMUL_TILE);
+  // Each 32×32 output tile reads its 32 rows of x and its 32 columns of W over all of Cin.
+  const xReads = colTiles * pwInputElements(p);
+  const weightReads = p.batch * rowTiles * pwWeightElements(p);
+  const paddedOutputs = p.batch * rowTiles * MATMUL_TILE * colTiles * MATMUL_TILE;
+  return {
+    kernel: 'pw (stock matmul)',
+    compulsoryBytes: (pwInputElements(p) + pwWeightElements(p) + pwOutputElements(p)) * B,
+    rereadBytes: (xReads - pwInputElements(p) + weightReads - pwWeightElements(p)) * B,
+    flops: pwFlops(p),
+    redundantFlops: 2 * p.inChannels * (paddedOutputs - pwOutputElements(p)),
+    computeEfficiency: 1,
+    workgroups: p.batch * rowTiles * colTiles,
+    invocationsPerWorkgroup: 64,
+    dispatches: 1,
+  };
+}

@@ -1,0 +1,213 @@
+/**
+ * Exhaustive search over each fused kernel's tile parameters: power-of-two
+ * ladders plus the sizes that fit the problem exactly (F and C rounded up to
+ * 4, whole rows, even splits of the map). Every tile is checked with the
+ * kernel's own feasibility function; the fastest predicted tile wins, ties
+ * broken by a fixed order so the result is deterministic.
+ */
+
+import { dwPwTileFits } from '../kernels/depthwise_pointwise_tile';
+import { pwDwTileFits } from '../kernels/pointwise_depthwise_tile';
+import { DwPwProblem, DwPwTile, KernelLimits, PwDwProblem, PwDwTile } from '../kernels/types';
+import { DeviceProfile } from './device_profile';
+import { dwPwFusedCost, pwDwFusedCost } from './fused_costs';
+import { KernelCost, KernelEstimate, estimateKernel, predictMs } from './kernel_cost';
+
+export interface TileChoice<T> {
+  tile: T;
+  estimate: KernelEstimate;
+}
+
+export interface TileSearchResult<T> {
+  /** The fastest feasible tile; absent when none fits the limits. */
+  best?: TileChoice<T>;
+  /** The fastest few feasible tiles, best first. */
+  top: TileChoice<T>[];
+  candidates: number;
+  feasible: number;
+  /** Why nothing fits, when nothing does. */
+  reason?: string;
+}
+
+export interface TileSearchOptions {
+  /** How many runners-up to keep (default 3). */
+  top?: number;
+}
+
+const roundUp4 = (v: number) => Math.ceil(v / 4) * 4;
+
+/** from, 2·from, 4·from, … while below `last`, then `last` itself. */
+function ladderUpTo(from: number, last: number): number[] {
+  const values: number[] = [];
+  for (let v = from; v < last; v *= 2) values.push(v);
+  values.push(last);
+  return values;
+}
+
+const sortedUnique = (values: number[]) => [...new Set(values)].sort((a, b) => a - b);
+
+/** Tile sizes along one spatial axis: powers of two and the even splits ⌈n/2^j⌉. */
+function spatialLadder(size: number): number[] {
+  const evenSplits: number[] = [];
+  for (let parts = 1; parts <= size; parts *= 2) evenSplits.push(Math.ceil(size / parts));
+  return sortedUnique([...ladderUpTo(1, size), ...evenSplits]);
+}
+
+/** 4096 pixels × a 4-channel chunk already take 64 KiB of workgroup storage, more than GPUs offer. */
+const MAX_PIXELS_PER_WORKGROUP = 4096;
+
+export function dwPwTileCandidates(problem: DwPwProblem): DwPwTile[] {
+  const outputPixels = problem.batch * problem.outHeight * problem.outWidth;
+  const pixelCap = Math.min(MAX_PIXELS_PER_WORKGROUP, outputPixels);
+  const wholeRows: number[] = [];
+  for (let rows = 1; rows * problem.outWidth <= pixelCap; rows *= 2) wholeRows.push(rows * problem.outWidth);
+  const pixelOptions = sortedUnique([...ladderUpTo(4, Math.max(4, pixelCap)), ...wholeRows]);
+  const filterOptions = ladderUpTo(4, roundUp4(problem.outChannels));
+  const chunkOptions = ladderUpTo(4, roundUp4(problem.channels));
+  const tiles: DwPwTile[] = [];
+  for (const pixels of pixelOptions) {
+    for (const filters of filterOptions) {
+      for (const channelChunk of chunkOptions) {
+        for (const threadPixels of [1, 2, 4, 8]) {
+          for (const threadFilters of [4, 8]) {
+            if (pixels % threadPixels !== 0 || filters % threadFilters !== 0) continue;
+            tiles.push({ pixels, filters, channelChunk, threadPixels, threadFilters });
+          }
+        }
+      }
+    }
+  }
+  return tiles;
+}
+
+export function pwDwTileCandidates(problem: PwDwProblem, limits: KernelLimits): PwDwTile[] {
+  const channelOptions = ladderUpTo(4, roundUp4(problem.channels));
+  const sizes = ladderUpTo(32, limits.maxComputeInvocationsPerWorkgroup);
+  const tiles: PwDwTile[] = [];
+  for (const tileH of spatialLadder(problem.outHeight)) {
+    for (const tileW of spatialLadder(problem.outWidth)) {
+      for (const channels of channelOptions) {
+        for (const threadPositions of [1, 2, 4, 8]) {
+          for (const workgroupSize of sizes) {
+            tiles.push({ tileH, tileW, channels, threadPositions, workgroupSize });
+          }
+        }
+      }
+    }
+  }
+  return tiles;
+}
+
+interface Scored<T> {
+  tile: T;
+  cost: KernelCost;
+  ms: number;
+  bytes: number;
+}
+
+/**
+ * Order of preference among tiles: faster, then fewer bytes, then the
+ * tile's own tie-break key (compared element by element, larger first).
+ */
+function better<T>(a: Scored<T>, b: Scored<T>, key: (t: T) => number[]): boolean {
+  if (a.ms !== b.ms) return a.ms < b.ms;
+  if (a.bytes !== b.bytes) return a.bytes < b.bytes;
+  const ka = key(a.tile);
+  const kb = key(b.tile);
+  for (let i = 0; i < ka.length; i++) {
+    if (ka[i] !== kb[i]) return ka[i] > kb[i];
+  }
+  return false;
+}
+
+function search<T>(
+  candidates: T[],
+  fits: (tile: T) => { supported: boolean; reason?: string },
+  costOf: (tile: T) => KernelCost,
+  profile: DeviceProfile,
+  key: (tile: T) => number[],
+  keep: number,
+): TileSearchResult<T> {
+  const top: Scored<T>[] = [];
+  let feasible = 0;
+  let firstReason: string | undefined;
+  for (const tile of candidates) {
+    const support = fits(tile);
+    if (!support.supported) {
+      firstReason ??= support.reason;
+      continue;
+    }
+    feasible++;
+    const cost = costOf(tile);
+    const scored = {
+      tile,
+      cost,
+      ms: predictMs(cost, profile),
+      bytes: cost.compulsoryBytes + cost.rereadBytes,
+    };
+    // Insert into the short sorted list of the best `keep`.
+    let at = top.length;
+    while (at > 0 && better(scored, top[at - 1], key)) at--;
+    if (at < keep) {
+      top.splice(at, 0, scored);
+      if (top.length > keep) top.pop();
+    }
+  }
+  const choices = top.map((s) => ({ tile: s.tile, estimate: estimateKernel(s.cost, profile) }));
+  return {
+    best: choices[0],
+    top: choices,
+    candidates: candidates.length,
+    feasible,
+    reason: feasible === 0 ? `no tile fits the device limits (e.g. ${firstReason})` : undefined,
+  };
+}
+
+/** Ties: larger channel chunk (fewer barriers), more invocations, larger tiles. */
+const dwPwKey = (t: DwPwTile) => [
+  t.channelChunk,
+  (t.pixels / t.threadPixels) * (t.filters / t.threadFilters),
+  t.pixels,
+  t.filters,
+  t.threadPixels,
+  t.threadFilters,
+];
+
+/** Ties: larger tiles (less halo), more channels, then wider per-invocation work, fewer invocations. */
+const pwDwKey = (t: PwDwTile) => [
+  t.tileH * t.tileW,
+  t.tileW,
+  t.channels,
+  t.threadPositions,
+  -t.workgroupSize,
+];
+
+export function searchDwPwTile(
+  problem: DwPwProblem,
+  profile: DeviceProfile,
+  options: TileSearchOptions = {},
+): TileSearchResult<DwPwTile> {
+  return search(
+    dwPwTileCandidates(problem),
+    (tile) => dwPwTileFits(tile, profile.limits),
+    (tile) => dwPwFusedCost(problem, tile),
+    profile,
+    dwPwKey,
+    options.top ?? 3,
+  );
+}
+
+export function searchPwDwTile(
+  problem: PwDwProblem,
+  profile: DeviceProfile,
+  options: TileSearchOptions = {},
+): TileSearchResult<PwDwTile> {
+  return search(
+    pwDwTileCandidates(problem, profile.limits),
+    (tile) => pwDwTileFits(tile, problem.kernelSize, problem.stride, profile.limits),
+    (tile) => pwDwFusedCost(problem, tile),
+    profile,
+    pwDwKey,
+    options.top ?? 3,
+  );
+}

@@ -31,3 +31,7 @@ export {
   FusedDepthwisePointwiseConv2D,
   isSupported as isDepthwisePointwiseSupported,
 } from './kernels/FusedDepthwisePointwiseConv2D';
+export {
+  FusedPointwiseDepthwiseConv2D,
+  isSupported as isPointwiseDepthwiseSupported,
+} from './kernels/FusedPointwiseDepthwiseConv2D';

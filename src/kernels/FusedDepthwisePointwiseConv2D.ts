@@ -12,10 +12,17 @@ import { backend_util, KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/
 import { DepthwisePointwiseProgram } from './depthwise_pointwise_webgpu';
 import { defaultDwPwTile, dwPwTileFits } from './depthwise_pointwise_tile';
 import {
+  asPair,
+  checkBindings,
+  checkCommonAttrs,
+  checkDepthwiseFilter,
   checkStage,
+  depthwiseConvInfo,
   epilogueUniformData,
   kernelLimitsOf,
+  pointwiseFilterDims,
   StageAttrs,
+  stageAttrsOf,
   stageEpilogueOf,
 } from './fused_conv_util';
 import { DwPwProblem, DwPwTile, FusedActivation, FusedPadding, KernelLimits, Support } from './types';
@@ -57,29 +64,23 @@ export interface DwPwShapes {
   pwPreluActivationWeights?: readonly number[];
 }
 
-const asPair = (v: number | [number, number] | undefined, fallback: number): [number, number] =>
-  v == null ? [fallback, fallback] : typeof v === 'number' ? [v, v] : v;
-
-const shapeInfo = (shape: readonly number[] | undefined): TensorInfo | undefined =>
-  shape == null ? undefined : ({ shape: shape as number[], dtype: 'float32', dataId: {} } as TensorInfo);
-
 function stages(
   shapes: DwPwShapes,
   attrs: FusedDepthwisePointwiseConv2DAttrs,
 ): { dw: StageAttrs; pw: StageAttrs } {
   return {
-    dw: {
-      bias: shapeInfo(shapes.dwBias),
-      activation: attrs.dwActivation ?? 'linear',
-      preluWeights: shapeInfo(shapes.dwPreluActivationWeights),
-      leakyreluAlpha: attrs.dwLeakyreluAlpha ?? 0.2,
-    },
-    pw: {
-      bias: shapeInfo(shapes.pwBias),
-      activation: attrs.pwActivation ?? 'linear',
-      preluWeights: shapeInfo(shapes.pwPreluActivationWeights),
-      leakyreluAlpha: attrs.pwLeakyreluAlpha ?? 0.2,
-    },
+    dw: stageAttrsOf(
+      shapes.dwBias,
+      attrs.dwActivation,
+      shapes.dwPreluActivationWeights,
+      attrs.dwLeakyreluAlpha,
+    ),
+    pw: stageAttrsOf(
+      shapes.pwBias,
+      attrs.pwActivation,
+      shapes.pwPreluActivationWeights,
+      attrs.pwLeakyreluAlpha,
+    ),
   };
 }
 
@@ -89,57 +90,28 @@ export function dwPwProblem(
   attrs: FusedDepthwisePointwiseConv2DAttrs,
 ): { problem: DwPwProblem; convInfo: backend_util.Conv2DInfo } | { error: string } {
   const { x, dwFilter, pwFilter } = shapes;
-  if (x.length !== 4) return { error: `x must be rank 4 (NHWC), got shape ${JSON.stringify(x)}` };
-  if ((attrs.dataFormat ?? 'NHWC') !== 'NHWC')
-    return { error: `only NHWC is supported, got ${attrs.dataFormat}` };
-  if (dwFilter.length !== 4)
-    return { error: `dwFilter must be rank 4 [k,k,C,1], got ${JSON.stringify(dwFilter)}` };
-  const [kh, kw, dwChannels, multiplier] = dwFilter;
-  if (kh !== kw || kh < 1 || kh > 7)
-    return { error: `depthwise kernel ${kh}x${kw}: only square kernels up to 7x7` };
-  if (dwChannels !== x[3]) return { error: `dwFilter has ${dwChannels} channels, x has ${x[3]}` };
-  if (multiplier !== 1) return { error: `channel multiplier ${multiplier}: only 1 is supported` };
-  const pwIs4d = pwFilter.length === 4;
-  if (!(pwIs4d || pwFilter.length === 2) || (pwIs4d && (pwFilter[0] !== 1 || pwFilter[1] !== 1))) {
-    return { error: `pwFilter must be [1,1,C,F] or [C,F], got ${JSON.stringify(pwFilter)}` };
-  }
-  const [pwIn, outChannels] = pwIs4d ? [pwFilter[2], pwFilter[3]] : [pwFilter[0], pwFilter[1]];
-  if (pwIn !== dwChannels)
-    return { error: `pwFilter has ${pwIn} input channels, depthwise gives ${dwChannels}` };
-  const dilations = asPair(attrs.dilations, 1);
-  if (dilations[0] !== 1 || dilations[1] !== 1)
-    return { error: `dilation ${dilations}: only 1 is supported` };
+  const common = checkCommonAttrs(x, attrs.dataFormat, attrs.dilations, attrs.strides);
+  if (common != null) return { error: common };
+  const filterError = checkDepthwiseFilter(dwFilter, x[3]);
+  if (filterError != null) return { error: filterError };
+  const pwDims = pointwiseFilterDims(pwFilter);
+  if ('error' in pwDims) return pwDims;
+  const [pwIn, outChannels] = pwDims;
+  if (pwIn !== x[3]) return { error: `pwFilter has ${pwIn} input channels, depthwise gives ${x[3]}` };
+  if (!(Number.isInteger(outChannels) && outChannels >= 1))
+    return { error: `invalid output channels ${outChannels}` };
   const strides = asPair(attrs.strides, 1);
-  if (!strides.every((s) => Number.isInteger(s) && s >= 1)) return { error: `invalid strides ${strides}` };
-  if (x.some((d) => !Number.isInteger(d) || d < 1) || outChannels < 1) {
-    return { error: `empty or invalid shapes x=${JSON.stringify(x)} F=${outChannels}` };
-  }
-  let convInfo: backend_util.Conv2DInfo;
-  try {
-    convInfo = backend_util.computeConv2DInfo(
-      x as [number, number, number, number],
-      dwFilter as [number, number, number, number],
-      strides,
-      1,
-      attrs.pad as 'same',
-      attrs.dimRoundingMode,
-      true,
-    );
-  } catch (e) {
-    return { error: `invalid padding: ${(e as Error).message}` };
-  }
-  if (convInfo.outHeight < 1 || convInfo.outWidth < 1) {
-    return { error: `the depthwise output is empty (${convInfo.outHeight}x${convInfo.outWidth})` };
-  }
+  const convInfo = depthwiseConvInfo(x, dwFilter, strides, attrs.pad, attrs.dimRoundingMode);
+  if ('error' in convInfo) return convInfo;
   return {
     convInfo,
     problem: {
       batch: x[0],
       inHeight: x[1],
       inWidth: x[2],
-      channels: dwChannels,
+      channels: x[3],
       outChannels,
-      kernelSize: kh,
+      kernelSize: dwFilter[0],
       stride: Math.max(...strides),
       outHeight: convInfo.outHeight,
       outWidth: convInfo.outWidth,
@@ -175,24 +147,18 @@ export function isSupported(
   ]) {
     if (!check.supported) return check;
   }
-  const bindings =
-    1 +
-    3 +
-    [shapes.dwBias, shapes.dwPreluActivationWeights, shapes.pwBias, shapes.pwPreluActivationWeights].filter(
-      (s) => s != null,
-    ).length;
-  if (bindings > limits.maxStorageBuffersPerShaderStage) {
-    return { supported: false, reason: `${bindings} storage buffers exceed the device limit` };
-  }
-  const largest =
-    4 *
-    Math.max(
-      shapes.x.reduce((a, b) => a * b, 1),
-      problem.batch * problem.outHeight * problem.outWidth * problem.outChannels,
-    );
-  if (largest > limits.maxStorageBufferBindingSize) {
-    return { supported: false, reason: `a ${largest} B tensor exceeds the device's storage binding size` };
-  }
+  const optionalInputs = [
+    shapes.dwBias,
+    shapes.dwPreluActivationWeights,
+    shapes.pwBias,
+    shapes.pwPreluActivationWeights,
+  ].filter((shape) => shape != null).length;
+  const largest = Math.max(
+    shapes.x.reduce((a, b) => a * b, 1),
+    problem.batch * problem.outHeight * problem.outWidth * problem.outChannels,
+  );
+  const resources = checkBindings(3 + optionalInputs, largest, limits);
+  if (!resources.supported) return resources;
   return dwPwTileFits(resolveDwPwTile(problem, limits, attrs.tile), limits);
 }
 

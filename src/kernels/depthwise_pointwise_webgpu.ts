@@ -128,7 +128,7 @@ export class DepthwisePointwiseProgram implements WebGPUProgram {
     let pixelThread = tid % ${pixelThreads};
     let filterOffset = filterBase + (tid / ${pixelThreads}) * ${threadFilters};
 
-    var acc : array<vec4<f32>, ${threadPixels * filterVecs}>;
+    var acc = array<vec4<f32>, ${threadPixels * filterVecs}>();
     for (var c0 = 0; c0 < channels; c0 += ${channelChunk}) {
       // 1. Depthwise of this channel chunk into workgroup memory. Consecutive
       // invocations take consecutive channel groups of a pixel (coalesced).

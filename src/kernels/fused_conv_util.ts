@@ -3,9 +3,9 @@
  * PReLU-weight checks, broadcasting of PReLU weights, epilogue uniforms.
  */
 
-import { TensorInfo } from '@tensorflow/tfjs-core';
+import { backend_util, TensorInfo } from '@tensorflow/tfjs-core';
 
-import { FUSED_ACTIVATIONS, FusedActivation, KernelLimits, Support } from './types';
+import { FUSED_ACTIVATIONS, FusedActivation, FusedPadding, KernelLimits, Support } from './types';
 import { StageEpilogue } from './wgsl';
 
 export function isFusedActivation(value: unknown): value is FusedActivation {
@@ -130,4 +130,112 @@ export function kernelLimitsOf(limits: GPUSupportedLimits): KernelLimits {
     maxStorageBuffersPerShaderStage: limits.maxStorageBuffersPerShaderStage,
     maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize,
   };
+}
+
+export const asPair = (v: number | [number, number] | undefined, fallback: number): [number, number] =>
+  v == null ? [fallback, fallback] : typeof v === 'number' ? [v, v] : v;
+
+/** A shape-only TensorInfo, for legality checks on plain shapes. */
+export const shapeOnly = (shape: readonly number[] | undefined): TensorInfo | undefined =>
+  shape == null ? undefined : ({ shape: shape as number[], dtype: 'float32', dataId: {} } as TensorInfo);
+
+export function stageAttrsOf(
+  bias: readonly number[] | undefined,
+  activation: FusedActivation | undefined,
+  preluWeights: readonly number[] | undefined,
+  leakyreluAlpha: number | undefined,
+): StageAttrs {
+  return {
+    bias: shapeOnly(bias),
+    activation: activation ?? 'linear',
+    preluWeights: shapeOnly(preluWeights),
+    leakyreluAlpha: leakyreluAlpha ?? 0.2,
+  };
+}
+
+/**
+ * The device-resource rules every fused kernel shares: one storage buffer per
+ * bound tensor plus the output, and no tensor beyond the binding size.
+ */
+export function checkBindings(
+  boundTensors: number,
+  largestElementCount: number,
+  limits: KernelLimits,
+): Support {
+  const bindings = boundTensors + 1;
+  if (bindings > limits.maxStorageBuffersPerShaderStage) {
+    return {
+      supported: false,
+      reason: `${bindings} storage buffers exceed the device limit ${limits.maxStorageBuffersPerShaderStage}`,
+    };
+  }
+  const bytes = 4 * largestElementCount;
+  if (bytes > limits.maxStorageBufferBindingSize) {
+    return { supported: false, reason: `a ${bytes} B tensor exceeds the device's storage binding size` };
+  }
+  return { supported: true };
+}
+
+/** The depthwise convolution's geometry (tfjs's rules), or why it is invalid. */
+export function depthwiseConvInfo(
+  inShape: readonly number[],
+  filterShape: readonly number[],
+  strides: [number, number],
+  pad: FusedPadding,
+  dimRoundingMode: 'floor' | 'round' | 'ceil' | undefined,
+): backend_util.Conv2DInfo | { error: string } {
+  let convInfo: backend_util.Conv2DInfo;
+  try {
+    convInfo = backend_util.computeConv2DInfo(
+      inShape as [number, number, number, number],
+      filterShape as [number, number, number, number],
+      strides,
+      1,
+      pad as 'same',
+      dimRoundingMode,
+      true,
+    );
+  } catch (e) {
+    return { error: `invalid padding: ${(e as Error).message}` };
+  }
+  if (convInfo.outHeight < 1 || convInfo.outWidth < 1) {
+    return { error: `the depthwise output is empty (${convInfo.outHeight}x${convInfo.outWidth})` };
+  }
+  return convInfo;
+}
+
+/** Checks shared by the depthwise filter of every fused kernel. */
+export function checkDepthwiseFilter(dwFilter: readonly number[], channels: number): string | null {
+  if (dwFilter.length !== 4) return `dwFilter must be rank 4 [k,k,C,1], got ${JSON.stringify(dwFilter)}`;
+  const [kh, kw, dwChannels, multiplier] = dwFilter;
+  if (kh !== kw || kh < 1 || kh > 7) return `depthwise kernel ${kh}x${kw}: only square kernels up to 7x7`;
+  if (dwChannels !== channels) return `dwFilter has ${dwChannels} channels, expected ${channels}`;
+  if (multiplier !== 1) return `channel multiplier ${multiplier}: only 1 is supported`;
+  return null;
+}
+
+/** [C, F] of a pointwise filter given as [1,1,C,F] or [C,F], or an error. */
+export function pointwiseFilterDims(pwFilter: readonly number[]): [number, number] | { error: string } {
+  const is4d = pwFilter.length === 4;
+  if (!(is4d || pwFilter.length === 2) || (is4d && (pwFilter[0] !== 1 || pwFilter[1] !== 1))) {
+    return { error: `pwFilter must be [1,1,C,F] or [C,F], got ${JSON.stringify(pwFilter)}` };
+  }
+  return is4d ? [pwFilter[2], pwFilter[3]] : [pwFilter[0], pwFilter[1]];
+}
+
+/** Checks shared by every fused kernel's common attributes. */
+export function checkCommonAttrs(
+  x: readonly number[],
+  dataFormat: string | undefined,
+  dilations: number | [number, number] | undefined,
+  strides: number | [number, number] | undefined,
+): string | null {
+  if (x.length !== 4) return `x must be rank 4 (NHWC), got shape ${JSON.stringify(x)}`;
+  if ((dataFormat ?? 'NHWC') !== 'NHWC') return `only NHWC is supported, got ${dataFormat}`;
+  if (x.some((d) => !Number.isInteger(d) || d < 1))
+    return `empty or invalid input shape ${JSON.stringify(x)}`;
+  const d = asPair(dilations, 1);
+  if (d[0] !== 1 || d[1] !== 1) return `dilation ${d}: only 1 is supported`;
+  if (!asPair(strides, 1).every((s) => Number.isInteger(s) && s >= 1)) return `invalid strides ${strides}`;
+  return null;
 }

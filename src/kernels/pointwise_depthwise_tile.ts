@@ -10,16 +10,21 @@ import { KernelLimits, PwDwProblem, PwDwTile, Support } from './types';
 export function pwDwHalo(
   tile: PwDwTile,
   kernelSize: number,
-  stride: number,
+  stride: number | [number, number],
 ): { height: number; width: number } {
+  const [sh, sw] = typeof stride === 'number' ? [stride, stride] : stride;
   return {
-    height: (tile.tileH - 1) * stride + kernelSize,
-    width: (tile.tileW - 1) * stride + kernelSize,
+    height: (tile.tileH - 1) * sh + kernelSize,
+    width: (tile.tileW - 1) * sw + kernelSize,
   };
 }
 
 /** The pointwise tile + halo kept in workgroup memory: positions × channels floats. */
-export function pwDwWorkgroupStorageBytes(tile: PwDwTile, kernelSize: number, stride: number): number {
+export function pwDwWorkgroupStorageBytes(
+  tile: PwDwTile,
+  kernelSize: number,
+  stride: number | [number, number],
+): number {
   const halo = pwDwHalo(tile, kernelSize, stride);
   return halo.height * halo.width * tile.channels * BYTES_PER_FLOAT;
 }
@@ -38,7 +43,7 @@ const isPositiveInt = (v: number) => Number.isInteger(v) && v > 0;
 export function pwDwTileFits(
   tile: PwDwTile,
   kernelSize: number,
-  stride: number,
+  stride: number | [number, number],
   limits: KernelLimits,
 ): Support {
   const { tileH, tileW, channels, threadPositions, workgroupSize } = tile;

@@ -1,6 +1,10 @@
 import { KernelConfig } from '@tensorflow/tfjs-core';
 
 import { fusedDepthwisePointwiseConv2DConfig } from './FusedDepthwisePointwiseConv2D';
+import { fusedPointwiseDepthwiseConv2DConfig } from './FusedPointwiseDepthwiseConv2D';
 
 /** Every fused kernel, registered under each fused backend name. */
-export const fusedKernelConfigs: KernelConfig[] = [fusedDepthwisePointwiseConv2DConfig];
+export const fusedKernelConfigs: KernelConfig[] = [
+  fusedDepthwisePointwiseConv2DConfig,
+  fusedPointwiseDepthwiseConv2DConfig,
+];

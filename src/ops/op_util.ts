@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 
 import { kernelLimitsOf } from '../kernels/fused_conv_util';
-import { KernelLimits } from '../kernels/types';
+import { KernelLimits, Support } from '../kernels/types';
 
 export function toFloatTensor(value: tf.Tensor | tf.TensorLike, argName: string, opName: string): tf.Tensor {
   const t = value instanceof tf.Tensor ? value : tf.tensor(value as tf.TensorLike);
@@ -11,11 +11,16 @@ export function toFloatTensor(value: tf.Tensor | tf.TensorLike, argName: string,
   return t;
 }
 
-/** Inputs for runKernel: only the tensors that are present. */
-export function inputsOf(inputs: Record<string, tf.Tensor | undefined>): tf.NamedTensorMap {
-  const out: tf.NamedTensorMap = {};
-  for (const [key, value] of Object.entries(inputs)) {
-    if (value != null) out[key] = value;
+/** Converts the given (possibly absent) tensor-likes of an op's arguments. */
+export function floatTensors<K extends string>(
+  args: Partial<Record<K, tf.Tensor | tf.TensorLike>>,
+  names: readonly K[],
+  opName: string,
+): Partial<Record<K, tf.Tensor>> {
+  const out: Partial<Record<K, tf.Tensor>> = {};
+  for (const name of names) {
+    const value = args[name];
+    if (value != null) out[name] = toFloatTensor(value, name, opName);
   }
   return out;
 }
@@ -24,4 +29,49 @@ export function inputsOf(inputs: Record<string, tf.Tensor | undefined>): tf.Name
 export function backendLimits(): KernelLimits | null {
   const device = (tf.backend() as unknown as { device?: GPUDevice }).device;
   return device?.limits == null ? null : kernelLimitsOf(device.limits);
+}
+
+/** Limits for the shape rules when no WebGPU device is involved. */
+const UNLIMITED: KernelLimits = {
+  maxComputeWorkgroupStorageSize: Infinity,
+  maxComputeInvocationsPerWorkgroup: Infinity,
+  maxComputeWorkgroupSizeX: Infinity,
+  maxComputeWorkgroupsPerDimension: Infinity,
+  maxStorageBuffersPerShaderStage: Infinity,
+  maxStorageBufferBindingSize: Infinity,
+};
+
+export interface FusedOpSpec<A extends { tile?: unknown }> {
+  opName: string;
+  kernelName: string;
+  inputs: Record<string, tf.Tensor | undefined>;
+  attrs: A;
+  isSupported: (shapes: Record<string, number[] | undefined>, attrs: A, limits: KernelLimits) => Support;
+  stock: () => tf.Tensor4D;
+}
+
+/**
+ * Runs a fused op: validates with the kernel's own legality rules (the same
+ * on every backend, so a model that runs on cpu runs fused too), then runs the
+ * fused kernel where the current backend has it, else the stock-op form.
+ */
+export function fusedOrStock<A extends { tile?: unknown }>(spec: FusedOpSpec<A>): tf.Tensor4D {
+  const limits = backendLimits();
+  const hasKernel = limits != null && tf.getKernel(spec.kernelName, tf.getBackend()) != null;
+  const shapes: Record<string, number[] | undefined> = {};
+  for (const [name, t] of Object.entries(spec.inputs)) shapes[name] = t?.shape;
+  // Tiles only matter to the kernel; the stock path checks shapes only.
+  const attrs = hasKernel ? spec.attrs : { ...spec.attrs, tile: undefined };
+  const support = spec.isSupported(shapes, attrs, hasKernel ? limits : UNLIMITED);
+  if (!support.supported) {
+    throw new Error(`${spec.opName}: ${support.reason}`);
+  }
+  if (hasKernel) {
+    const inputs: tf.NamedTensorMap = {};
+    for (const [name, t] of Object.entries(spec.inputs)) if (t != null) inputs[name] = t;
+    return tf
+      .engine()
+      .runKernel(spec.kernelName, inputs, spec.attrs as unknown as tf.NamedAttrMap) as tf.Tensor4D;
+  }
+  return tf.tidy(spec.stock);
 }

@@ -7,6 +7,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 
 import { FusedActivation, FusedPadding } from '../../src/kernels/types';
+import { computeOn, Computed } from './backends';
+import { expectAllClose, Tolerance } from './compare';
+import { fusedBackend } from './describe';
+import { withGpuErrorTrap } from './gpu_errors';
+import { expectNoLeaks } from './leaks';
+import { withPoisonedBuffers } from './poison';
 import { Random } from './random';
 
 export const ALL_ACTIVATIONS: FusedActivation[] = [
@@ -103,4 +109,70 @@ export function referenceEpilogue(y: tf.Tensor4D, stage: StageTensors): tf.Tenso
 
 export function describePadding(pad: FusedPadding): string {
   return typeof pad === 'string' || typeof pad === 'number' ? String(pad) : JSON.stringify(pad.slice(1, 3));
+}
+
+/**
+ * Runs `build` on a fused backend under the WebGPU error trap, with output
+ * poisoning and the leak check.
+ */
+export async function computeFusedChecked(
+  build: () => tf.Tensor,
+  label: string,
+  backendName = 'webgpu-fused',
+): Promise<Computed> {
+  await tf.setBackend(backendName);
+  const backend = fusedBackend(backendName);
+  return withGpuErrorTrap(backend.device, () =>
+    withPoisonedBuffers(backend, () => expectNoLeaks(() => computeOn(backendName, build), label)),
+  );
+}
+
+/** Fused result vs the stock-op reference on `webgpu` and on `cpu`. */
+export async function expectFusedMatchesStock(
+  fused: () => tf.Tensor,
+  reference: () => tf.Tensor,
+  label: string,
+  tolerance: Tolerance = { atol: 1e-3, rtol: 1e-3 },
+): Promise<Computed> {
+  const result = await computeFusedChecked(fused, label);
+  for (const backend of ['webgpu', 'cpu']) {
+    const expected = await computeOn(backend, reference);
+    expect(result.shape).withContext(label).toEqual(expected.shape);
+    expectAllClose(result.values, expected.values, tolerance, `${label} vs ${backend}`);
+  }
+  return result;
+}
+
+/** Output size of a depthwise conv by tfjs's own rule (to shape random PReLU weights). */
+export function depthwiseOutSize(
+  shape: [number, number, number, number],
+  k: number,
+  stride: number,
+  pad: FusedPadding,
+): { outHeight: number; outWidth: number } {
+  return tf.backend_util.computeConv2DInfo(
+    shape,
+    [k, k, shape[3], 1],
+    stride,
+    1,
+    pad as 'same',
+    undefined,
+    true,
+  );
+}
+
+export const PADDINGS: FusedPadding[] = [
+  'same',
+  'valid',
+  1,
+  [
+    [0, 0],
+    [0, 1],
+    [2, 0],
+    [0, 0],
+  ],
+];
+
+export function stageLabel(name: string, s: StageCase): string {
+  return `${name} ${s.bias ? 'bias+' : ''}${s.activation}${s.alphaShape ? JSON.stringify(s.alphaShape) : ''}`;
 }

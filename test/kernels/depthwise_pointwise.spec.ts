@@ -6,20 +6,22 @@ import { dwPwTileFits } from '../../src/kernels/depthwise_pointwise_tile';
 import { kernelLimitsOf } from '../../src/kernels/fused_conv_util';
 import { isSupported } from '../../src/kernels/FusedDepthwisePointwiseConv2D';
 import { DwPwTile, FusedPadding, KernelLimits } from '../../src/kernels/types';
-import { computeOn, Computed } from '../helpers/backends';
+import { computeOn } from '../helpers/backends';
 import { expectAllClose } from '../helpers/compare';
 import { describeFused, fusedBackend } from '../helpers/describe';
 import {
   ALL_ACTIVATIONS,
+  computeFusedChecked,
+  depthwiseOutSize,
   describePadding,
+  expectFusedMatchesStock,
+  PADDINGS,
   randomStage,
   referenceEpilogue,
   StageCase,
+  stageLabel,
   stageTensors,
 } from '../helpers/fused_cases';
-import { withGpuErrorTrap } from '../helpers/gpu_errors';
-import { expectNoLeaks } from '../helpers/leaks';
-import { withPoisonedBuffers } from '../helpers/poison';
 import { Random } from '../helpers/random';
 
 interface DwPwCase {
@@ -46,16 +48,7 @@ function makeCase(
   tile?: Partial<DwPwTile>,
 ): DwPwCase {
   const { n, h, w, c, f, k, stride, pad } = shape;
-  // Output size only shapes the random PReLU weights; tfjs's own rule.
-  const { outHeight: oh, outWidth: ow } = tf.backend_util.computeConv2DInfo(
-    [n, h, w, c],
-    [k, k, c, 1],
-    stride,
-    1,
-    pad as 'same',
-    undefined,
-    true,
-  );
+  const { outHeight: oh, outWidth: ow } = depthwiseOutSize([n, h, w, c], k, stride, pad);
   return {
     ...shape,
     dw: stages.dw ?? randomStage(rng, oh, ow, c),
@@ -70,8 +63,7 @@ function makeCase(
 function label(t: DwPwCase): string {
   return (
     `[${t.n},${t.h},${t.w},${t.c}] k${t.k} s${t.stride} pad=${describePadding(t.pad)} -> ${t.f}; ` +
-    `dw ${t.dw.bias ? 'bias+' : ''}${t.dw.activation}${t.dw.alphaShape ? JSON.stringify(t.dw.alphaShape) : ''}, ` +
-    `pw ${t.pw.bias ? 'bias+' : ''}${t.pw.activation}${t.pw.alphaShape ? JSON.stringify(t.pw.alphaShape) : ''}` +
+    `${stageLabel('dw', t.dw)}, ${stageLabel('pw', t.pw)}` +
     (t.tile ? ` tile ${JSON.stringify(t.tile)}` : '')
   );
 }
@@ -110,30 +102,15 @@ function reference(t: DwPwCase): tf.Tensor {
   return referenceEpilogue(pw, stageTensors(t.pw));
 }
 
-/** Runs the fused op under the error trap, output poisoning and the leak check. */
-async function runFused(t: DwPwCase, backendName = 'webgpu-fused'): Promise<Computed> {
-  await tf.setBackend(backendName);
-  const backend = fusedBackend(backendName);
-  return withGpuErrorTrap(backend.device, () =>
-    withPoisonedBuffers(backend, () =>
-      expectNoLeaks(() => computeOn(backendName, () => fusedOp(t)), label(t)),
-    ),
-  );
-}
+const runFused = (t: DwPwCase, backendName = 'webgpu-fused') =>
+  computeFusedChecked(() => fusedOp(t), label(t), backendName);
 
-async function expectMatchesStock(t: DwPwCase): Promise<void> {
-  const fusedResult = await runFused(t);
-  for (const backend of ['webgpu', 'cpu']) {
-    const expected = await computeOn(backend, () => reference(t));
-    expect(fusedResult.shape).withContext(label(t)).toEqual(expected.shape);
-    expectAllClose(
-      fusedResult.values,
-      expected.values,
-      { atol: 1e-3, rtol: 1e-3 },
-      `${label(t)} vs ${backend}`,
-    );
-  }
-}
+const expectMatchesStock = (t: DwPwCase) =>
+  expectFusedMatchesStock(
+    () => fusedOp(t),
+    () => reference(t),
+    label(t),
+  );
 
 function randomTile(rng: Random, limits: KernelLimits): DwPwTile {
   for (;;) {
@@ -148,18 +125,6 @@ function randomTile(rng: Random, limits: KernelLimits): DwPwTile {
     if (dwPwTileFits(tile, limits).supported) return tile;
   }
 }
-
-const PADDINGS: FusedPadding[] = [
-  'same',
-  'valid',
-  1,
-  [
-    [0, 0],
-    [0, 1],
-    [2, 0],
-    [0, 0],
-  ],
-];
 
 describeFused('FusedDepthwisePointwiseConv2D', () => {
   it('matches stock ops on webgpu and cpu over random shapes, attributes and tiles', async () => {
@@ -179,15 +144,7 @@ describeFused('FusedDepthwisePointwiseConv2D', () => {
         stride: rng.pick([1, 2]),
         pad,
       };
-      const info = tf.backend_util.computeConv2DInfo(
-        [shape.n, shape.h, shape.w, shape.c],
-        [k, k, shape.c, 1],
-        shape.stride,
-        1,
-        pad as 'same',
-        undefined,
-        true,
-      );
+      const info = depthwiseOutSize([shape.n, shape.h, shape.w, shape.c], k, shape.stride, pad);
       if (info.outHeight < 1 || info.outWidth < 1) {
         i--; // padding smaller than the kernel: an empty output, not a fusion case
         continue;

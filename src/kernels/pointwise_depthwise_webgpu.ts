@@ -1,0 +1,212 @@
+/**
+ * PW→DW Fused Convolutional Module: a pointwise (1x1) expansion followed by a
+ * depthwise k×k convolution in one dispatch. The expanded tensor, usually the
+ * largest of the network, never reaches global memory.
+ *
+ * A workgroup owns a `tileH` × `tileW` block of depthwise outputs ×
+ * `tile.channels` expanded channels of one image:
+ *   1. it computes the pointwise result (+ bias/activation) for every
+ *      position of the block's receptive field, halo included, into
+ *      `pwTile`. Overlapping blocks recompute their shared halo; positions
+ *      outside the image hold the depthwise zero padding (never act(bias)).
+ *      Each invocation takes `threadPositions` positions × 4 channels at a
+ *      time, so one weight load serves several positions;
+ *   2. it computes the depthwise outputs (+ bias/activation) from `pwTile`.
+ * Shapes and paddings travel in uniforms; tile, kernel size, strides (they
+ * size the halo), vector widths and epilogues are compiled in and named in
+ * `shaderKey`.
+ */
+
+import type { WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
+
+import { pwDwHalo } from './pointwise_depthwise_tile';
+import { PwDwTile } from './types';
+import { channelLoad4, epilogueKey, epilogueUniforms, StageEpilogue, stageEpilogue } from './wgsl';
+
+export interface PointwiseDepthwiseConfig {
+  /** [N, Ho, Wo, M]. */
+  outputShape: number[];
+  inChannels: number;
+  /** Expanded channels M (pointwise output = depthwise channels). */
+  channels: number;
+  kernelSize: number;
+  strides: [number, number];
+  pw: StageEpilogue;
+  dw: StageEpilogue;
+  tile: PwDwTile;
+  maxWorkgroupsPerDimension: number;
+}
+
+export class PointwiseDepthwiseProgram implements WebGPUProgram {
+  outputShape: number[];
+  shaderKey: string;
+  dispatchLayout: { x: number[]; y: number[]; z: number[] };
+  dispatch: [number, number, number];
+  variableNames: string[];
+  variableComponents: number[];
+  outputComponent: number;
+  uniforms = `pads : vec2<i32>, ${epilogueUniforms('pw')} ${epilogueUniforms('dw')}`;
+  workgroupSize: [number, number, number];
+  private readonly config: PointwiseDepthwiseConfig;
+  private readonly inAligned: boolean;
+  private readonly channelsAligned: boolean;
+
+  constructor(config: PointwiseDepthwiseConfig) {
+    this.config = config;
+    const { outputShape, tile, pw, dw } = config;
+    this.outputShape = outputShape;
+    this.inAligned = config.inChannels % 4 === 0;
+    this.channelsAligned = config.channels % 4 === 0;
+
+    const vecIfAligned = (aligned: boolean) => (aligned ? 4 : 1);
+    const mVec = vecIfAligned(this.channelsAligned);
+    this.variableNames = ['x', 'pwW'];
+    this.variableComponents = [vecIfAligned(this.inAligned), mVec];
+    if (pw.hasBias) {
+      this.variableNames.push('pwBias');
+      this.variableComponents.push(mVec);
+    }
+    if (pw.hasPreluWeights) {
+      this.variableNames.push('pwAlpha');
+      this.variableComponents.push(1);
+    }
+    this.variableNames.push('dwW');
+    this.variableComponents.push(mVec);
+    if (dw.hasBias) {
+      this.variableNames.push('dwBias');
+      this.variableComponents.push(mVec);
+    }
+    if (dw.hasPreluWeights) {
+      this.variableNames.push('dwAlpha');
+      this.variableComponents.push(1);
+    }
+    this.outputComponent = mVec;
+
+    this.workgroupSize = [tile.workgroupSize, 1, 1];
+    const [n, ho, wo, m] = outputShape;
+    const spatialTiles = Math.ceil(ho / tile.tileH) * Math.ceil(wo / tile.tileW);
+    const x = Math.min(spatialTiles, config.maxWorkgroupsPerDimension);
+    this.dispatch = [x, Math.ceil(spatialTiles / x), n * Math.ceil(m / tile.channels)];
+    this.dispatchLayout = { x: [2], y: [1], z: [0, 3] };
+
+    this.shaderKey =
+      `pwDw_${config.kernelSize}_${config.strides.join('x')}_${tile.tileH}_${tile.tileW}_${tile.channels}_` +
+      `${tile.threadPositions}_${tile.workgroupSize}_${this.inAligned}_${this.channelsAligned}_` +
+      `${epilogueKey(pw)}_${epilogueKey(dw)}`;
+  }
+
+  getUserCode(): string {
+    const { kernelSize: k, strides, tile, pw, dw } = this.config;
+    const { tileH, tileW, channels, threadPositions: rp, workgroupSize: wg } = tile;
+    const [sh, sw] = strides;
+    const { width: haloW, height: haloH } = pwDwHalo(tile, k, strides);
+    const haloPositions = haloH * haloW;
+    const positionGroups = Math.ceil(haloPositions / rp);
+    const mVecs = channels / 4;
+    return `
+  var<workgroup> pwTile : array<vec4<f32>, ${haloPositions * mVecs}>;
+
+  ${channelLoad4('xAt', 'x', this.inAligned, 'uniforms.xShape.w')}
+  ${channelLoad4('pwWAt', 'pwW', this.channelsAligned, 'uniforms.outShape.w')}
+  ${channelLoad4('dwWAt', 'dwW', this.channelsAligned, 'uniforms.outShape.w')}
+  ${stageEpilogue('pw', pw, 'uniforms.outShape.w', this.channelsAligned)}
+  ${stageEpilogue('dw', dw, 'uniforms.outShape.w', this.channelsAligned)}
+
+  fn main() {
+    let inH = uniforms.xShape.y;
+    let inW = uniforms.xShape.z;
+    let inC = uniforms.xShape.w;
+    let outH = uniforms.outShape.y;
+    let outW = uniforms.outShape.z;
+    let channels = uniforms.outShape.w;
+    let channelBlocks = (channels + ${channels - 1}) / ${channels};
+    let tilesW = (outW + ${tileW - 1}) / ${tileW};
+    let spatialTile = i32(workgroupId.y * numWorkgroups.x + workgroupId.x);
+    let batch = i32(workgroupId.z) / channelBlocks;
+    let mBase = (i32(workgroupId.z) % channelBlocks) * ${channels};
+    let oh0 = (spatialTile / tilesW) * ${tileH};
+    let ow0 = (spatialTile % tilesW) * ${tileW};
+    let ih0 = oh0 * ${sh} - uniforms.pads.x;
+    let iw0 = ow0 * ${sw} - uniforms.pads.y;
+    let tid = i32(localIndex);
+
+    // 1. Pointwise for the block and its halo into workgroup memory.
+    for (var u = tid; u < ${positionGroups * mVecs}; u += ${wg}) {
+      let mv = u % ${mVecs};
+      let group = u / ${mVecs};
+      let m = mBase + mv * 4;
+      // Explicit zero values: these are re-declared for every unit.
+      var base = array<i32, ${rp}>();
+      var acc = array<vec4<f32>, ${rp}>();
+      for (var i = 0; i < ${rp}; i++) {
+        let hp = group * ${rp} + i;
+        let ih = ih0 + hp / ${haloW};
+        let iw = iw0 + hp % ${haloW};
+        let inside = hp < ${haloPositions} && ih >= 0 && ih < inH && iw >= 0 && iw < inW;
+        base[i] = select(-1, ((batch * inH + ih) * inW + iw) * inC, inside);
+      }
+      if (m < channels) {
+        for (var c = 0; c < inC; c += 4) {
+          let w0 = pwWAt(c * channels, m);
+          let w1 = select(vec4<f32>(0.0), pwWAt((c + 1) * channels, m), c + 1 < inC);
+          let w2 = select(vec4<f32>(0.0), pwWAt((c + 2) * channels, m), c + 2 < inC);
+          let w3 = select(vec4<f32>(0.0), pwWAt((c + 3) * channels, m), c + 3 < inC);
+          for (var i = 0; i < ${rp}; i++) {
+            if (base[i] >= 0) {
+              let xv = xAt(base[i], c);
+              acc[i] = fma(vec4<f32>(xv.x), w0, fma(vec4<f32>(xv.y), w1,
+                       fma(vec4<f32>(xv.z), w2, fma(vec4<f32>(xv.w), w3, acc[i]))));
+            }
+          }
+        }
+      }
+      for (var i = 0; i < ${rp}; i++) {
+        let hp = group * ${rp} + i;
+        if (hp < ${haloPositions}) {
+          var value = vec4<f32>(0.0);
+          if (base[i] >= 0 && m < channels) {
+            value = pwEpilogue(acc[i], ih0 + hp / ${haloW}, iw0 + hp % ${haloW}, m);
+          }
+          pwTile[hp * ${mVecs} + mv] = value;
+        }
+      }
+    }
+    workgroupBarrier();
+
+    // 2. Depthwise from workgroup memory, epilogue, store.
+    for (var u = tid; u < ${tileH * tileW * mVecs}; u += ${wg}) {
+      let mv = u % ${mVecs};
+      let o = u / ${mVecs};
+      let th = o / ${tileW};
+      let tw = o % ${tileW};
+      let oh = oh0 + th;
+      let ow = ow0 + tw;
+      let m = mBase + mv * 4;
+      if (oh < outH && ow < outW && m < channels) {
+        var sum = vec4<f32>(0.0);
+        for (var kh = 0; kh < ${k}; kh++) {
+          for (var kw = 0; kw < ${k}; kw++) {
+            let hp = (th * ${sh} + kh) * ${haloW} + tw * ${sw} + kw;
+            sum = fma(pwTile[hp * ${mVecs} + mv], dwWAt((kh * ${k} + kw) * channels, m), sum);
+          }
+        }
+        let value = dwEpilogue(sum, oh, ow, m);
+        let outIndex = ((batch * outH + oh) * outW + ow) * channels + m;
+        ${this.storeSnippet()}
+      }
+    }
+  }
+`;
+  }
+
+  private storeSnippet(): string {
+    if (this.channelsAligned) {
+      return 'result[outIndex / 4] = value;';
+    }
+    return `for (var e = 0; e < 4; e++) {
+          if (m + e < channels) {
+            result[outIndex + e] = value[e];
+          }
+        }`;
+  }
+}

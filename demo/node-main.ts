@@ -4,7 +4,7 @@
  * agree with the cpu backend and prints wall-clock timings side by side.
  */
 
-import '../test/node/prelude';
+import '../scripts/dawn_prelude';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '../src/index';
@@ -52,7 +52,7 @@ async function main(): Promise<void> {
   for (const backend of ['cpu', 'webgpu', 'webgpu-fused']) {
     if (!(await tf.setBackend(backend))) throw new Error(`demo: backend ${backend} failed to initialize`);
     const times: number[] = [];
-    let values = new Float32Array();
+    let values: Float32Array = new Float32Array();
     for (let i = 0; i < (backend === 'cpu' ? 3 : 20); i++) {
       const start = performance.now();
       const y = pair();

@@ -1,0 +1,430 @@
+/**
+ * Per-layer benchmark of the FCM kernels on a real GPU (Node+Dawn): for every
+ * DW→PW and PW→DW site shape of nsfwjs mobilenet_v2_mid, at each batch size,
+ * stock tfjs-webgpu (two kernels, each with its fused bias/activation) vs the
+ * fused kernel, in one process:
+ *   - a short on-device sweep over tile candidates (the planner's top tiles,
+ *     the default and a few hand-picked ones), GPU time from timestamps;
+ *   - paired rounds with the best tile: stock and fused adjacent in time,
+ *     median of the per-round GPU-time ratios (the GPU clock swings under
+ *     per-kernel profiling, so only paired ratios are meaningful);
+ *   - un-profiled back-to-back repeats submitted together (wall from the first
+ *     dispatch to the final readback / repeats), interleaved the same way;
+ *   - bytes moved and the HBM byte-roofline floor.
+ *
+ *   bash ../shared/gpu/bundle.sh bench/layers/layers_bench.ts
+ *   bash .gpu-runtime/enter.sh node .gpu-runtime/layers_bench.mjs --batches 1,8 --out $OUT/layers.json
+ */
+
+import '../../scripts/dawn_prelude';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { writeFileSync } from 'node:fs';
+
+import { fused } from '../../src/index';
+import { dwPwTileFits } from '../../src/kernels/depthwise_pointwise_tile';
+import { kernelLimitsOf } from '../../src/kernels/fused_conv_util';
+import { pwDwTileFits } from '../../src/kernels/pointwise_depthwise_tile';
+import { DwPwTile, PwDwTile } from '../../src/kernels/types';
+import { resolveDwPwTile } from '../../src/kernels/FusedDepthwisePointwiseConv2D';
+import { resolvePwDwTile } from '../../src/kernels/FusedPointwiseDepthwiseConv2D';
+import {
+  deviceProfileFromLimits,
+  dwPwFusedCost,
+  H100_LIKE_PROFILE,
+  predictMs,
+  pwDwFusedCost,
+  searchDwPwTile,
+  searchPwDwTile,
+} from '../../src/planner/index';
+import { backToBackMs, deviceDescription, gpuTime, median, parseArgs, quantile, randomData } from '../util';
+import { DW_PW_SITES, DwPwSite, PW_DW_SITES, PwDwSite } from './sites';
+
+const args = parseArgs(process.argv.slice(2));
+const BATCHES = (args.batches ?? '1,8').split(',').map(Number);
+const ROUNDS = Number(args.rounds ?? 30);
+const SWEEP_RUNS = Number(args['sweep-runs'] ?? 5);
+const REPEATS = Number(args.repeats ?? 100);
+const B2B_ROUNDS = Number(args['b2b-rounds'] ?? 5);
+const ONLY = args.only;
+const HBM_BYTES_PER_MS = 3.35e9; // H100 SXM HBM3: 3.35 TB/s
+
+type Build = () => tf.Tensor;
+
+interface Variant<T> {
+  label: string;
+  tile: T;
+  predictedMs: number;
+}
+
+async function on<T>(backend: string, f: () => Promise<T>): Promise<T> {
+  await tf.setBackend(backend);
+  return f();
+}
+
+/** Closures over tensors living on `backend` (stock and fused use separate devices). */
+function dwPwBuilders(site: DwPwSite, n: number) {
+  const { h, c, stride, f } = site;
+  const data = {
+    x: randomData(n * h * h * c),
+    dw: randomData(9 * c, 0.5),
+    db: randomData(c, 0.5),
+    pw: randomData(c * f, 1 / Math.sqrt(c)),
+    pb: randomData(f, 0.5),
+  };
+  const make = () => ({
+    x: tf.tensor4d(data.x, [n, h, h, c]),
+    dw: tf.tensor4d(data.dw, [3, 3, c, 1]),
+    db: tf.tensor1d(data.db),
+    pw: tf.tensor4d(data.pw, [1, 1, c, f]),
+    pb: tf.tensor1d(data.pb),
+  });
+  return {
+    stock: (): Build => {
+      const t = make();
+      return () =>
+        tf.tidy(() => {
+          const mid = tf.fused.depthwiseConv2d({
+            x: t.x,
+            filter: t.dw,
+            strides: stride,
+            pad: 'same',
+            bias: t.db,
+            activation: 'relu6',
+          });
+          return tf.fused.conv2d({ x: mid, filter: t.pw, strides: 1, pad: 'valid', bias: t.pb });
+        });
+    },
+    fused: (tile: DwPwTile): Build => {
+      const t = make();
+      return () =>
+        fused.depthwisePointwiseConv2d({
+          x: t.x,
+          dwFilter: t.dw,
+          pwFilter: t.pw,
+          strides: stride,
+          pad: 'same',
+          dwBias: t.db,
+          dwActivation: 'relu6',
+          pwBias: t.pb,
+          tile,
+        });
+    },
+  };
+}
+
+function pwDwBuilders(site: PwDwSite, n: number) {
+  const { h, cin, m, stride } = site;
+  const data = {
+    x: randomData(n * h * h * cin),
+    pw: randomData(cin * m, 1 / Math.sqrt(cin)),
+    pb: randomData(m, 0.5),
+    dw: randomData(9 * m, 0.5),
+    db: randomData(m, 0.5),
+  };
+  const make = () => ({
+    x: tf.tensor4d(data.x, [n, h, h, cin]),
+    pw: tf.tensor4d(data.pw, [1, 1, cin, m]),
+    pb: tf.tensor1d(data.pb),
+    dw: tf.tensor4d(data.dw, [3, 3, m, 1]),
+    db: tf.tensor1d(data.db),
+  });
+  return {
+    stock: (): Build => {
+      const t = make();
+      return () =>
+        tf.tidy(() => {
+          const mid = tf.fused.conv2d({
+            x: t.x,
+            filter: t.pw,
+            strides: 1,
+            pad: 'valid',
+            bias: t.pb,
+            activation: 'relu6',
+          });
+          return tf.fused.depthwiseConv2d({
+            x: mid,
+            filter: t.dw,
+            strides: stride,
+            pad: 'same',
+            bias: t.db,
+            activation: 'relu6',
+          });
+        });
+    },
+    fused: (tile: PwDwTile): Build => {
+      const t = make();
+      return () =>
+        fused.pointwiseDepthwiseConv2d({
+          x: t.x,
+          pwFilter: t.pw,
+          dwFilter: t.dw,
+          strides: stride,
+          pad: 'same',
+          pwBias: t.pb,
+          pwActivation: 'relu6',
+          dwBias: t.db,
+          dwActivation: 'relu6',
+          tile,
+        });
+    },
+  };
+}
+
+/** Bytes each variant must move at least (float32): inputs, outputs, weights, and the intermediate for stock. */
+function siteBytes(site: DwPwSite | PwDwSite, n: number): { stock: number; fused: number } {
+  if (site.kind === 'dwpw') {
+    const ho = Math.ceil(site.h / site.stride);
+    const x = n * site.h * site.h * site.c;
+    const mid = n * ho * ho * site.c;
+    const out = n * ho * ho * site.f;
+    const w = 10 * site.c + (site.c + 1) * site.f;
+    return { stock: 4 * (x + 2 * mid + out + w), fused: 4 * (x + out + w) };
+  }
+  const ho = Math.ceil(site.h / site.stride);
+  const x = n * site.h * site.h * site.cin;
+  const mid = n * site.h * site.h * site.m;
+  const out = n * ho * ho * site.m;
+  const w = (site.cin + 1) * site.m + 10 * site.m;
+  return { stock: 4 * (x + 2 * mid + out + w), fused: 4 * (x + out + w) };
+}
+
+async function measureSite(site: DwPwSite | PwDwSite, n: number) {
+  await tf.setBackend('webgpu-fused');
+  const limits = kernelLimitsOf((tf.backend() as unknown as { device: GPUDevice }).device.limits);
+  const profile = deviceProfileFromLimits(limits, {}, H100_LIKE_PROFILE);
+
+  // Candidate tiles: default, the planner's top 4, hand-picked ones.
+  let variants: Variant<DwPwTile | PwDwTile>[] = [];
+  let builders: { stock: () => Build; fused: (tile: never) => Build };
+  if (site.kind === 'dwpw') {
+    const problem = {
+      batch: n,
+      inHeight: site.h,
+      inWidth: site.h,
+      channels: site.c,
+      outChannels: site.f,
+      kernelSize: 3,
+      stride: site.stride,
+      outHeight: Math.ceil(site.h / site.stride),
+      outWidth: Math.ceil(site.h / site.stride),
+    };
+    const search = searchDwPwTile(problem, profile, { top: 4 });
+    const roundUp4 = (v: number) => Math.ceil(v / 4) * 4;
+    const tiles: Array<[string, DwPwTile]> = [
+      ['default', resolveDwPwTile(problem, limits)],
+      ...search.top.map((c, i): [string, DwPwTile] => [`planner#${i + 1}`, c.tile]),
+      [
+        'p128 f32 c16 t4x8',
+        { pixels: 128, filters: 32, channelChunk: 16, threadPixels: 4, threadFilters: 8 },
+      ],
+      [
+        'p64 fF c8 t4x4',
+        {
+          pixels: 64,
+          filters: Math.min(64, roundUp4(site.f)),
+          channelChunk: 8,
+          threadPixels: 4,
+          threadFilters: 4,
+        },
+      ],
+      [
+        'p256 f16 c16 t8x4',
+        { pixels: 256, filters: 16, channelChunk: 16, threadPixels: 8, threadFilters: 4 },
+      ],
+      ['p32 f32 c32 t2x4', { pixels: 32, filters: 32, channelChunk: 32, threadPixels: 2, threadFilters: 4 }],
+    ];
+    variants = dedupe(tiles.filter(([, t]) => dwPwTileFits(t, limits).supported)).map(([label, tile]) => ({
+      label,
+      tile,
+      predictedMs: predictMs(dwPwFusedCost(problem, tile as DwPwTile), profile),
+    }));
+    builders = dwPwBuilders(site, n) as never;
+  } else {
+    const problem = {
+      batch: n,
+      inHeight: site.h,
+      inWidth: site.h,
+      inChannels: site.cin,
+      channels: site.m,
+      kernelSize: 3,
+      stride: site.stride,
+      outHeight: Math.ceil(site.h / site.stride),
+      outWidth: Math.ceil(site.h / site.stride),
+    };
+    const search = searchPwDwTile(problem, profile, { top: 4 });
+    const tiles: Array<[string, PwDwTile]> = [
+      ['default', resolvePwDwTile(problem, limits)],
+      ...search.top.map((c, i): [string, PwDwTile] => [`planner#${i + 1}`, c.tile]),
+      ['8x8 c32 p2 w256', { tileH: 8, tileW: 8, channels: 32, threadPositions: 2, workgroupSize: 256 }],
+      ['4x8 c32 p2 w128', { tileH: 4, tileW: 8, channels: 32, threadPositions: 2, workgroupSize: 128 }],
+      ['7x7 c16 p4 w128', { tileH: 7, tileW: 7, channels: 16, threadPositions: 4, workgroupSize: 128 }],
+      ['14x14 c8 p4 w256', { tileH: 14, tileW: 14, channels: 8, threadPositions: 4, workgroupSize: 256 }],
+    ];
+    variants = dedupe(tiles.filter(([, t]) => pwDwTileFits(t, 3, site.stride, limits).supported)).map(
+      ([label, tile]) => ({
+        label,
+        tile,
+        predictedMs: predictMs(pwDwFusedCost(problem, tile as PwDwTile), profile),
+      }),
+    );
+    builders = pwDwBuilders(site, n) as never;
+  }
+
+  const stock = await on('webgpu', async () => builders.stock());
+  const fusedRuns = await on('webgpu-fused', async () =>
+    variants.map((v) => builders.fused(v.tile as never)),
+  );
+
+  // Correctness first: fused (default tile) vs stock, read back from each device.
+  const stockOut = await on('webgpu', async () => {
+    const y = stock();
+    const v = await y.data();
+    y.dispose();
+    return v;
+  });
+  let maxRelErr = 0;
+  for (const run of fusedRuns) {
+    const v = await on('webgpu-fused', async () => {
+      const y = run();
+      const d = await y.data();
+      y.dispose();
+      return d;
+    });
+    let maxRef = 0;
+    for (let i = 0; i < v.length; i++) maxRef = Math.max(maxRef, Math.abs(stockOut[i]));
+    for (let i = 0; i < v.length; i++)
+      maxRelErr = Math.max(maxRelErr, Math.abs(v[i] - stockOut[i]) / Math.max(maxRef, 1e-6));
+  }
+
+  // Warm-up (compiles), then the sweep.
+  for (let i = 0; i < 3; i++) {
+    await on('webgpu', () => gpuTime(stock));
+    for (const run of fusedRuns) await on('webgpu-fused', () => gpuTime(run));
+  }
+  const sweep: number[][] = variants.map(() => []);
+  const stockSweep: number[] = [];
+  for (let r = 0; r < SWEEP_RUNS; r++) {
+    stockSweep.push((await on('webgpu', () => gpuTime(stock))).kernelMs);
+    for (let i = 0; i < fusedRuns.length; i++)
+      sweep[i].push((await on('webgpu-fused', () => gpuTime(fusedRuns[i]))).kernelMs);
+  }
+  const sweepMedians = sweep.map(median);
+  const best = sweepMedians.indexOf(Math.min(...sweepMedians));
+  const bestRun = fusedRuns[best];
+
+  // Paired GPU-time rounds.
+  const ratios: number[] = [];
+  const stockMs: number[] = [];
+  const fusedMs: number[] = [];
+  let stockPrograms: string[] = [];
+  let fusedPrograms: string[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const s = await on('webgpu', () => gpuTime(stock));
+    const f = await on('webgpu-fused', () => gpuTime(bestRun));
+    stockMs.push(s.kernelMs);
+    fusedMs.push(f.kernelMs);
+    ratios.push(s.kernelMs / f.kernelMs);
+    stockPrograms = s.programs;
+    fusedPrograms = f.programs;
+  }
+
+  // Un-profiled back-to-back repeats, interleaved.
+  const b2bStock: number[] = [];
+  const b2bFused: number[] = [];
+  const b2bRatios: number[] = [];
+  await on('webgpu', () => backToBackMs(stock, 10));
+  await on('webgpu-fused', () => backToBackMs(bestRun, 10));
+  for (let r = 0; r < B2B_ROUNDS; r++) {
+    const s = await on('webgpu', () => backToBackMs(stock, REPEATS));
+    const f = await on('webgpu-fused', () => backToBackMs(bestRun, REPEATS));
+    b2bStock.push(s);
+    b2bFused.push(f);
+    b2bRatios.push(s / f);
+  }
+
+  const bytes = siteBytes(site, n);
+  return {
+    site: site.name,
+    kind: site.kind,
+    count: site.count,
+    batch: n,
+    maxRelErrVsStock: maxRelErr,
+    stock: { gpuMsMedian: median(stockMs), programs: stockPrograms, backToBackMs: median(b2bStock) },
+    fused: {
+      tile: variants[best].tile,
+      tileLabel: variants[best].label,
+      gpuMsMedian: median(fusedMs),
+      programs: fusedPrograms,
+      backToBackMs: median(b2bFused),
+    },
+    pairedGpuRatio: {
+      median: median(ratios),
+      p25: quantile(ratios, 0.25),
+      p75: quantile(ratios, 0.75),
+      rounds: ROUNDS,
+    },
+    backToBackRatio: { median: median(b2bRatios), rounds: B2B_ROUNDS, repeats: REPEATS },
+    sweep: variants.map((v, i) => ({
+      label: v.label,
+      tile: v.tile,
+      gpuMsMedian: sweepMedians[i],
+      predictedMs: v.predictedMs,
+    })),
+    stockSweepMs: median(stockSweep),
+    bytes: {
+      ...bytes,
+      hbmFloorMsStock: bytes.stock / HBM_BYTES_PER_MS,
+      hbmFloorMsFused: bytes.fused / HBM_BYTES_PER_MS,
+    },
+  };
+}
+
+function dedupe<T>(tiles: Array<[string, T]>): Array<[string, T]> {
+  const seen = new Set<string>();
+  return tiles.filter(([, t]) => {
+    const key = JSON.stringify(t);
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+async function main() {
+  if (!(await tf.setBackend('webgpu-fused')) || !(await tf.setBackend('webgpu'))) {
+    throw new Error('WebGPU backends failed to initialize');
+  }
+  const device = deviceDescription();
+  console.log(`layers bench: ${device}, batches ${BATCHES.join(',')}, ${ROUNDS} paired rounds`);
+  const results = [];
+  for (const n of BATCHES) {
+    for (const site of [...DW_PW_SITES, ...PW_DW_SITES]) {
+      if (ONLY && !site.name.includes(ONLY)) continue;
+      const r = await measureSite(site, n);
+      results.push(r);
+      console.log(
+        `b${n} ${r.site.padEnd(24)} stock ${r.stock.gpuMsMedian.toFixed(4)} fused ${r.fused.gpuMsMedian.toFixed(4)} ms ` +
+          `ratio ${r.pairedGpuRatio.median.toFixed(2)} [${r.pairedGpuRatio.p25.toFixed(2)}-${r.pairedGpuRatio.p75.toFixed(2)}] ` +
+          `b2b ${r.stock.backToBackMs.toFixed(4)}/${r.fused.backToBackMs.toFixed(4)} = ${r.backToBackRatio.median.toFixed(2)} ` +
+          `tile ${r.fused.tileLabel} err ${r.maxRelErrVsStock.toExponential(1)} | ` +
+          r.sweep.map((s) => `${s.label}:${s.gpuMsMedian.toFixed(4)}`).join(' '),
+      );
+    }
+  }
+  const out = {
+    date: new Date().toISOString(),
+    device,
+    backend: 'Node + Dawn (npm webgpu 0.6.2), tfjs 4.22.0',
+    results,
+  };
+  if (args.out) writeFileSync(args.out, JSON.stringify(out, null, 1));
+  console.log('done');
+}
+
+main().then(
+  () => process.exit(0),
+  (e) => {
+    console.error(e);
+    process.exit(1);
+  },
+);

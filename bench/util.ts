@@ -1,0 +1,108 @@
+/**
+ * Measurement helpers for the GPU benchmarks (Node+Dawn on a real GPU).
+ * Absolute GPU times swing with the clock under per-kernel profiling, so the
+ * benchmarks pair stock and fused runs adjacent in time and report the median
+ * of per-round ratios.
+ */
+
+import * as tf from '@tensorflow/tfjs-core';
+
+export const median = (values: number[]): number => {
+  const s = [...values].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+export const quantile = (values: number[], q: number): number => {
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.round(q * (s.length - 1))))];
+};
+
+export interface GpuTiming {
+  /** Summed GPU time of the kernels (timestamp queries), ms. */
+  kernelMs: number;
+  /** Kernel dispatches. */
+  dispatches: number;
+  /** "Program: ms" per dispatch. */
+  programs: string[];
+}
+
+/** GPU time of `f` from timestamp queries (tf.profile puts every kernel in its own pass). */
+export async function gpuTime(f: () => tf.Tensor): Promise<GpuTiming> {
+  const backendName = tf.getBackend();
+  const profile = await tf.profile(async () => {
+    const y = f();
+    await y.data();
+    y.dispose();
+  });
+  let kernelMs = 0;
+  let dispatches = 0;
+  const programs: string[] = [];
+  for (const k of profile.kernels) {
+    if (tf.getKernel(k.name, backendName) == null) continue; // op scopes
+    kernelMs += k.kernelTimeMs as number;
+    const info = String(k.extraInfo ?? '');
+    for (const entry of info
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean)) {
+      dispatches++;
+      programs.push(entry);
+    }
+  }
+  return { kernelMs, dispatches, programs };
+}
+
+/**
+ * Un-profiled time per call of `repeats` calls submitted back to back (wall
+ * time from the first dispatch to the final readback, divided by repeats).
+ */
+export async function backToBackMs(f: () => tf.Tensor, repeats: number): Promise<number> {
+  const outputs: tf.Tensor[] = [];
+  const start = performance.now();
+  for (let i = 0; i < repeats; i++) {
+    outputs.push(f());
+  }
+  await outputs[outputs.length - 1].data();
+  const ms = (performance.now() - start) / repeats;
+  outputs.forEach((t) => t.dispose());
+  return ms;
+}
+
+/** Wall time of one call including the readback of its output. */
+export async function wallMs(f: () => tf.Tensor): Promise<number> {
+  const start = performance.now();
+  const y = f();
+  await y.data();
+  const ms = performance.now() - start;
+  y.dispose();
+  return ms;
+}
+
+export function deviceDescription(): string {
+  const info = (
+    tf.backend() as unknown as {
+      adapterInfo?: { vendor?: string; architecture?: string; description?: string };
+    }
+  ).adapterInfo;
+  return [info?.vendor, info?.architecture, info?.description].filter(Boolean).join(' ');
+}
+
+export function parseArgs(argv: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i].startsWith('--')) out[argv[i].slice(2)] = argv[i + 1] ?? '';
+  }
+  return out;
+}
+
+let seed = 1234567;
+/** Deterministic uniform data in [-scale, scale). */
+export function randomData(size: number, scale = 1): Float32Array {
+  const a = new Float32Array(size);
+  for (let i = 0; i < size; i++) {
+    seed = (seed * 1664525 + 1013904223) >>> 0;
+    a[i] = ((seed / 4294967296) * 2 - 1) * scale;
+  }
+  return a;
+}

@@ -43,6 +43,7 @@ import { DW_PW_SITES, DwPwSite, PW_DW_SITES, PwDwSite } from './sites';
 const args = parseArgs(process.argv.slice(2));
 const BATCHES = (args.batches ?? '1,8').split(',').map(Number);
 const ROUNDS = Number(args.rounds ?? 30);
+const WARMUP = Number(args.warmup ?? 2);
 const SWEEP_RUNS = Number(args['sweep-runs'] ?? 5);
 const REPEATS = Number(args.repeats ?? 100);
 const B2B_ROUNDS = Number(args['b2b-rounds'] ?? 5);
@@ -210,29 +211,10 @@ async function measureSite(site: DwPwSite | PwDwSite, n: number) {
       outWidth: Math.ceil(site.h / site.stride),
     };
     const search = searchDwPwTile(problem, profile, { top: 4 });
-    const roundUp4 = (v: number) => Math.ceil(v / 4) * 4;
     const tiles: Array<[string, DwPwTile]> = [
       ['default', resolveDwPwTile(problem, limits)],
       ...search.top.map((c, i): [string, DwPwTile] => [`planner#${i + 1}`, c.tile]),
-      [
-        'p128 f32 c16 t4x8',
-        { pixels: 128, filters: 32, channelChunk: 16, threadPixels: 4, threadFilters: 8 },
-      ],
-      [
-        'p64 fF c8 t4x4',
-        {
-          pixels: 64,
-          filters: Math.min(64, roundUp4(site.f)),
-          channelChunk: 8,
-          threadPixels: 4,
-          threadFilters: 4,
-        },
-      ],
-      [
-        'p256 f16 c16 t8x4',
-        { pixels: 256, filters: 16, channelChunk: 16, threadPixels: 8, threadFilters: 4 },
-      ],
-      ['p32 f32 c32 t2x4', { pixels: 32, filters: 32, channelChunk: 32, threadPixels: 2, threadFilters: 4 }],
+      ...dwPwSweepTiles(site.f),
     ];
     variants = dedupe(tiles.filter(([, t]) => dwPwTileFits(t, limits).supported)).map(([label, tile]) => ({
       label,
@@ -256,10 +238,7 @@ async function measureSite(site: DwPwSite | PwDwSite, n: number) {
     const tiles: Array<[string, PwDwTile]> = [
       ['default', resolvePwDwTile(problem, limits)],
       ...search.top.map((c, i): [string, PwDwTile] => [`planner#${i + 1}`, c.tile]),
-      ['8x8 c32 p2 w256', { tileH: 8, tileW: 8, channels: 32, threadPositions: 2, workgroupSize: 256 }],
-      ['4x8 c32 p2 w128', { tileH: 4, tileW: 8, channels: 32, threadPositions: 2, workgroupSize: 128 }],
-      ['7x7 c16 p4 w128', { tileH: 7, tileW: 7, channels: 16, threadPositions: 4, workgroupSize: 128 }],
-      ['14x14 c8 p4 w256', { tileH: 14, tileW: 14, channels: 8, threadPositions: 4, workgroupSize: 256 }],
+      ...pwDwSweepTiles(),
     ];
     variants = dedupe(tiles.filter(([, t]) => pwDwTileFits(t, 3, site.stride, limits).supported)).map(
       ([label, tile]) => ({
@@ -298,7 +277,7 @@ async function measureSite(site: DwPwSite | PwDwSite, n: number) {
   }
 
   // Warm-up (compiles), then the sweep.
-  for (let i = 0; i < 3; i++) {
+  for (let i = 0; i < WARMUP; i++) {
     await on('webgpu', () => gpuTime(stock));
     for (const run of fusedRuns) await on('webgpu-fused', () => gpuTime(run));
   }
@@ -378,6 +357,71 @@ async function measureSite(site: DwPwSite | PwDwSite, n: number) {
       hbmFloorMsFused: bytes.fused / HBM_BYTES_PER_MS,
     },
   };
+}
+
+/** Hand-picked DW→PW tiles spanning the design space (the on-device sweep). */
+function dwPwSweepTiles(f: number): Array<[string, DwPwTile]> {
+  const all = Math.min(128, Math.ceil(f / 4) * 4);
+  const pixelShapes = [
+    [32, 2],
+    [64, 4],
+    [128, 4],
+    [16, 1],
+    [128, 8],
+    [256, 8],
+  ];
+  const filterShapes = [
+    [Math.min(32, all), 4],
+    [all, 8],
+    [all, 4],
+    [all, 16],
+    [Math.min(64, all), 8],
+  ];
+  const tiles: Array<[string, DwPwTile]> = [];
+  for (const [pixels, threadPixels] of pixelShapes) {
+    for (const [filters, threadFilters] of filterShapes) {
+      if (filters % threadFilters !== 0) continue;
+      for (const channelChunk of [16, 32]) {
+        const tile = { pixels, filters, channelChunk, threadPixels, threadFilters };
+        const invocations = (pixels / threadPixels) * (filters / threadFilters);
+        if (invocations >= 32 && invocations <= 512) {
+          tiles.push([`p${pixels}/${threadPixels} f${filters}/${threadFilters} c${channelChunk}`, tile]);
+        }
+      }
+    }
+  }
+  return tiles;
+}
+
+/** Hand-picked PW→DW tiles spanning the design space (the on-device sweep). */
+function pwDwSweepTiles(): Array<[string, PwDwTile]> {
+  const spatial = [
+    [4, 4],
+    [4, 8],
+    [8, 8],
+    [7, 7],
+    [14, 14],
+  ];
+  const threads = [
+    [2, 128, 4],
+    [4, 256, 4],
+    [4, 128, 8],
+    [2, 64, 16],
+  ];
+  const tiles: Array<[string, PwDwTile]> = [];
+  for (const [tileH, tileW] of spatial) {
+    for (const channels of [16, 32, 64]) {
+      for (const [threadPositions, workgroupSize, threadChannels] of threads) {
+        if (channels % threadChannels !== 0) continue;
+        const tile = { tileH, tileW, channels, threadPositions, workgroupSize, threadChannels };
+        tiles.push([
+          `${tileH}x${tileW} c${channels}/${threadChannels} p${threadPositions} w${workgroupSize}`,
+          tile,
+        ]);
+      }
+    }
+  }
+  return tiles;
 }
 
 function dedupe<T>(tiles: Array<[string, T]>): Array<[string, T]> {

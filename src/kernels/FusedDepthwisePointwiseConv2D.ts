@@ -189,6 +189,7 @@ export function fusedDepthwisePointwiseConv2D(args: {
   const program = new DepthwisePointwiseProgram({
     outputShape: [problem.batch, problem.outHeight, problem.outWidth, problem.outChannels],
     kernelSize: problem.kernelSize,
+    strides: [convInfo.strideHeight, convInfo.strideWidth],
     channels: problem.channels,
     outChannels: problem.outChannels,
     dw: stageEpilogueOf(stageAttrs.dw),
@@ -207,7 +208,6 @@ export function fusedDepthwisePointwiseConv2D(args: {
   ].filter((t): t is TensorInfo => t != null);
   const uniforms = [
     { type: 'int32' as const, data: [convInfo.padInfo.top, convInfo.padInfo.left] },
-    { type: 'int32' as const, data: [convInfo.strideHeight, convInfo.strideWidth] },
     ...epilogueUniformData(stageAttrs.dw, problem.outHeight, problem.outWidth, problem.channels),
     ...epilogueUniformData(stageAttrs.pw, problem.outHeight, problem.outWidth, problem.outChannels),
   ];

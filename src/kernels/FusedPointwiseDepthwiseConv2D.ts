@@ -125,12 +125,19 @@ export function pwDwProblem(
   };
 }
 
+/**
+ * The tile the kernel runs: defaults for missing fields, and never taller or
+ * wider than the output (a larger tile only adds halo work outside the image).
+ */
 export function resolvePwDwTile(
   problem: PwDwProblem,
   limits: KernelLimits,
   tile?: Partial<PwDwTile>,
 ): PwDwTile {
-  return { ...defaultPwDwTile(problem, limits), ...tile };
+  const resolved = { ...defaultPwDwTile(problem, limits), ...tile };
+  resolved.tileH = Math.min(resolved.tileH, problem.outHeight);
+  resolved.tileW = Math.min(resolved.tileW, problem.outWidth);
+  return resolved;
 }
 
 /** Whether the kernel can run these shapes and attributes on a device with `limits`. */

@@ -7,13 +7,22 @@ import { DwPwProblem, DwPwTile, KernelLimits, Support } from './types';
 
 export const BYTES_PER_FLOAT = 4;
 
+/**
+ * Adjacent output pixels one invocation computes together in the depthwise
+ * stage (a register window over the input row); the largest of 4, 2, 1 that
+ * divides the tile unless the tile sets it.
+ */
+export function dwPwRun(tile: DwPwTile): number {
+  return tile.depthwiseRun ?? [4, 2, 1].find((r) => tile.pixels % r === 0)!;
+}
+
 export function dwPwInvocations(tile: DwPwTile): number {
   return (tile.pixels / tile.threadPixels) * (tile.filters / tile.threadFilters);
 }
 
-/** The depthwise chunk kept in workgroup memory: pixels × channelChunk floats. */
+/** Workgroup memory: the depthwise chunk (pixels × chunk) and the chunk's weights (chunk × filters). */
 export function dwPwWorkgroupStorageBytes(tile: DwPwTile): number {
-  return tile.pixels * tile.channelChunk * BYTES_PER_FLOAT;
+  return (tile.pixels + tile.filters) * tile.channelChunk * BYTES_PER_FLOAT;
 }
 
 export function dwPwWorkgroupCount(problem: DwPwProblem, tile: DwPwTile): number {
@@ -37,6 +46,10 @@ export function dwPwTileFits(tile: DwPwTile, limits: KernelLimits): Support {
   }
   if (pixels % threadPixels !== 0) {
     return { supported: false, reason: 'pixels must be a multiple of threadPixels' };
+  }
+  const run = dwPwRun(tile);
+  if (!isPositiveInt(run) || run > 8 || pixels % run !== 0) {
+    return { supported: false, reason: 'depthwiseRun must divide pixels and be at most 8' };
   }
   if (channelChunk % 4 !== 0) {
     return { supported: false, reason: 'channelChunk must be a multiple of 4' };

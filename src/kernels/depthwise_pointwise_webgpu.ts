@@ -21,7 +21,7 @@
 
 import type { WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 
-import { dwPwInvocations } from './depthwise_pointwise_tile';
+import { dwPwInvocations, dwPwRun } from './depthwise_pointwise_tile';
 import { DwPwTile } from './types';
 import { channelLoad4, epilogueKey, epilogueUniforms, StageEpilogue, stageEpilogue } from './wgsl';
 
@@ -29,6 +29,8 @@ export interface DepthwisePointwiseConfig {
   /** [N, Ho, Wo, F]. */
   outputShape: number[];
   kernelSize: number;
+  /** Depthwise strides; compiled in (they size the register window). */
+  strides: [number, number];
   /** Input channels C and output channels F. */
   channels: number;
   outChannels: number;
@@ -46,7 +48,7 @@ export class DepthwisePointwiseProgram implements WebGPUProgram {
   variableNames: string[];
   variableComponents: number[];
   outputComponent: number;
-  uniforms = `pads : vec2<i32>, strides : vec2<i32>, ${epilogueUniforms('dw')} ${epilogueUniforms('pw')}`;
+  uniforms = `pads : vec2<i32>, ${epilogueUniforms('dw')} ${epilogueUniforms('pw')}`;
   workgroupSize: [number, number, number];
   private readonly config: DepthwisePointwiseConfig;
   private readonly channelsAligned: boolean;
@@ -92,26 +94,66 @@ export class DepthwisePointwiseProgram implements WebGPUProgram {
     this.dispatchLayout = { x: [2], y: [1], z: [0, 3] };
 
     this.shaderKey =
-      `dwPw_${config.kernelSize}_${tile.pixels}_${tile.filters}_${tile.channelChunk}_` +
-      `${tile.threadPixels}_${tile.threadFilters}_${this.channelsAligned}_${this.filtersAligned}_` +
+      `dwPw_${config.kernelSize}_${config.strides.join('x')}_${tile.pixels}_${tile.filters}_` +
+      `${tile.channelChunk}_${tile.threadPixels}_${tile.threadFilters}_${dwPwRun(tile)}_` +
+      `${this.channelsAligned}_${this.filtersAligned}_` +
       `${epilogueKey(dw)}_${epilogueKey(pw)}`;
   }
 
   getUserCode(): string {
-    const { kernelSize: k, tile, dw, pw } = this.config;
+    const { kernelSize: k, strides, tile, dw, pw } = this.config;
     const { pixels, filters, channelChunk, threadPixels, threadFilters } = tile;
+    const [sh, sw] = strides;
+    const run = dwPwRun(tile);
+    const window = (run - 1) * sw + k;
     const invocations = dwPwInvocations(tile);
     const pixelThreads = pixels / threadPixels;
     const filterVecs = threadFilters / 4;
     const chunkVecs = channelChunk / 4;
     return `
   var<workgroup> dwTile : array<f32, ${pixels * channelChunk}>;
+  var<workgroup> wTile : array<vec4<f32>, ${(channelChunk * filters) / 4}>;
 
   ${channelLoad4('xAt', 'x', this.channelsAligned, 'uniforms.xShape.w')}
   ${channelLoad4('dwWAt', 'dwW', this.channelsAligned, 'uniforms.xShape.w')}
   ${channelLoad4('pwWAt', 'pwW', this.filtersAligned, 'uniforms.outShape.w')}
   ${stageEpilogue('dw', dw, 'uniforms.xShape.w', this.channelsAligned)}
   ${stageEpilogue('pw', pw, 'uniforms.outShape.w', this.filtersAligned)}
+
+  // Depthwise output (+ epilogue) of channels c..c+3; channels past the end
+  // are 0, as the pointwise stage must not see act(bias) there.
+  fn dwFinish(sum : vec4<f32>, oh : i32, ow : i32, c : i32) -> vec4<f32> {
+    let value = dwEpilogue(sum, oh, ow, c);
+    return select(value, vec4<f32>(0.0), vec4<i32>(c) + vec4<i32>(0, 1, 2, 3) >= vec4<i32>(uniforms.xShape.w));
+  }
+
+  // One output pixel, for runs that cross a row or the end of the tensor.
+  fn dwPixel(pixel : i32, c : i32) -> vec4<f32> {
+    let channels = uniforms.xShape.w;
+    let inH = uniforms.xShape.y;
+    let inW = uniforms.xShape.z;
+    let outW = uniforms.outShape.z;
+    let outH = uniforms.outShape.y;
+    let ow = pixel % outW;
+    let oh = (pixel / outW) % outH;
+    let batch = pixel / (outW * outH);
+    let ih0 = oh * ${sh} - uniforms.pads.x;
+    let iw0 = ow * ${sw} - uniforms.pads.y;
+    var sum = vec4<f32>(0.0);
+    for (var kh = 0; kh < ${k}; kh++) {
+      let ih = ih0 + kh;
+      if (ih >= 0 && ih < inH) {
+        let rowBase = (batch * inH + ih) * inW;
+        for (var kw = 0; kw < ${k}; kw++) {
+          let iw = iw0 + kw;
+          if (iw >= 0 && iw < inW) {
+            sum = fma(xAt((rowBase + iw) * channels, c), dwWAt((kh * ${k} + kw) * channels, c), sum);
+          }
+        }
+      }
+    }
+    return dwFinish(sum, oh, ow, c);
+  }
 
   fn main() {
     let channels = uniforms.xShape.w;
@@ -126,57 +168,80 @@ export class DepthwisePointwiseProgram implements WebGPUProgram {
     let filterBase = i32(workgroupId.z) * ${filters};
     let tid = i32(localIndex);
     let pixelThread = tid % ${pixelThreads};
-    let filterOffset = filterBase + (tid / ${pixelThreads}) * ${threadFilters};
+    let filterVec = (tid / ${pixelThreads}) * ${filterVecs};
+    let filterOffset = filterBase + filterVec * 4;
 
     var acc = array<vec4<f32>, ${threadPixels * filterVecs}>();
     for (var c0 = 0; c0 < channels; c0 += ${channelChunk}) {
-      // 1. Depthwise of this channel chunk into workgroup memory. Consecutive
-      // invocations take consecutive channel groups of a pixel (coalesced).
-      for (var u = tid; u < ${pixels * chunkVecs}; u += ${invocations}) {
-        let p = u / ${chunkVecs};
+      // 1. Depthwise of this channel chunk into workgroup memory. A unit is a
+      // run of ${run} adjacent pixels × 4 channels: in one row, a register
+      // window of ${window} inputs per kernel row serves all of them.
+      // Consecutive invocations take consecutive channel groups (coalesced).
+      for (var u = tid; u < ${(pixels / run) * chunkVecs}; u += ${invocations}) {
+        let p0 = (u / ${chunkVecs}) * ${run};
         let cv = u % ${chunkVecs};
         let c = c0 + cv * 4;
-        let pixel = pixelBase + p;
-        var value = vec4<f32>(0.0);
-        if (pixel < numPixels && c < channels) {
-          let ow = pixel % outW;
-          let oh = (pixel / outW) % outH;
-          let batch = pixel / (outW * outH);
-          let ih0 = oh * uniforms.strides.x - uniforms.pads.x;
-          let iw0 = ow * uniforms.strides.y - uniforms.pads.y;
-          var sum = vec4<f32>(0.0);
-          for (var kh = 0; kh < ${k}; kh++) {
-            let ih = ih0 + kh;
-            if (ih >= 0 && ih < inH) {
-              let rowBase = (batch * inH + ih) * inW;
-              for (var kw = 0; kw < ${k}; kw++) {
-                let iw = iw0 + kw;
-                if (iw >= 0 && iw < inW) {
-                  sum = sum + xAt((rowBase + iw) * channels, c) * dwWAt((kh * ${k} + kw) * channels, c);
+        let first = pixelBase + p0;
+        var values = array<vec4<f32>, ${run}>();
+        if (c < channels && first < numPixels) {
+          let ow0 = first % outW;
+          if (ow0 + ${run - 1} < outW) {
+            let oh = (first / outW) % outH;
+            let batch = first / (outW * outH);
+            let iw0 = ow0 * ${sw} - uniforms.pads.y;
+            var sums = array<vec4<f32>, ${run}>();
+            for (var kh = 0; kh < ${k}; kh++) {
+              let ih = oh * ${sh} - uniforms.pads.x + kh;
+              if (ih >= 0 && ih < inH) {
+                let rowBase = (batch * inH + ih) * inW;
+                var xs = array<vec4<f32>, ${window}>();
+                for (var j = 0; j < ${window}; j++) {
+                  let iw = iw0 + j;
+                  if (iw >= 0 && iw < inW) {
+                    xs[j] = xAt((rowBase + iw) * channels, c);
+                  }
+                }
+                for (var kw = 0; kw < ${k}; kw++) {
+                  let w = dwWAt((kh * ${k} + kw) * channels, c);
+                  for (var i = 0; i < ${run}; i++) {
+                    sums[i] = fma(xs[i * ${sw} + kw], w, sums[i]);
+                  }
                 }
               }
             }
+            for (var i = 0; i < ${run}; i++) {
+              values[i] = dwFinish(sums[i], oh, ow0 + i, c);
+            }
+          } else {
+            for (var i = 0; i < ${run}; i++) {
+              if (first + i < numPixels) {
+                values[i] = dwPixel(first + i, c);
+              }
+            }
           }
-          value = dwEpilogue(sum, oh, ow, c);
-          // Channels past the end must stay 0 (act(bias) need not be 0).
-          value = select(value, vec4<f32>(0.0), vec4<i32>(c) + vec4<i32>(0, 1, 2, 3) >= vec4<i32>(channels));
         }
-        let slot = cv * 4 * ${pixels} + p;
-        dwTile[slot] = value.x;
-        dwTile[slot + ${pixels}] = value.y;
-        dwTile[slot + ${2 * pixels}] = value.z;
-        dwTile[slot + ${3 * pixels}] = value.w;
+        for (var i = 0; i < ${run}; i++) {
+          let slot = cv * ${4 * pixels} + p0 + i;
+          dwTile[slot] = values[i].x;
+          dwTile[slot + ${pixels}] = values[i].y;
+          dwTile[slot + ${2 * pixels}] = values[i].z;
+          dwTile[slot + ${3 * pixels}] = values[i].w;
+        }
+      }
+      // The chunk's pointwise weights [chunk][filters], zero past C and F.
+      for (var v = tid; v < ${channelChunk * (filters / 4)}; v += ${invocations}) {
+        let c = c0 + v / ${filters / 4};
+        let f = filterBase + (v % ${filters / 4}) * 4;
+        wTile[v] = select(vec4<f32>(0.0), pwWAt(min(c, channels - 1) * outC, f), c < channels && f < outC);
       }
       workgroupBarrier();
 
-      // 2. Pointwise: accumulate the chunk into the register tile.
+      // 2. Pointwise: accumulate the chunk into the register tile, weights
+      // from workgroup memory (same address across a subgroup: broadcast).
       for (var cc = 0; cc < ${channelChunk}; cc++) {
-        let c = c0 + cc;
-        let cValid = c < channels;
-        let wRow = min(c, channels - 1) * outC;
         var w : array<vec4<f32>, ${filterVecs}>;
         for (var j = 0; j < ${filterVecs}; j++) {
-          w[j] = select(vec4<f32>(0.0), pwWAt(wRow, filterOffset + j * 4), cValid);
+          w[j] = wTile[cc * ${filters / 4} + filterVec + j];
         }
         for (var i = 0; i < ${threadPixels}; i++) {
           let a = dwTile[cc * ${pixels} + pixelThread + i * ${pixelThreads}];

@@ -40,6 +40,11 @@ export function pwDwWorkgroupCount(problem: PwDwProblem, tile: PwDwTile): number
 
 const isPositiveInt = (v: number) => Number.isInteger(v) && v > 0;
 
+/** vec4 channel groups one invocation computes in the pointwise stage (default 1). */
+export function pwDwThreadVecs(tile: PwDwTile): number {
+  return (tile.threadChannels ?? 4) / 4;
+}
+
 export function pwDwTileFits(
   tile: PwDwTile,
   kernelSize: number,
@@ -52,6 +57,10 @@ export function pwDwTileFits(
   }
   if (channels % 4 !== 0) {
     return { supported: false, reason: 'channels must be a multiple of 4' };
+  }
+  const threadChannels = tile.threadChannels ?? 4;
+  if (!isPositiveInt(threadChannels) || threadChannels % 4 !== 0 || channels % threadChannels !== 0) {
+    return { supported: false, reason: 'threadChannels must be a multiple of 4 that divides channels' };
   }
   if (
     workgroupSize > limits.maxComputeInvocationsPerWorkgroup ||

@@ -19,7 +19,7 @@
 
 import type { WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 
-import { pwDwHalo } from './pointwise_depthwise_tile';
+import { pwDwHalo, pwDwThreadVecs } from './pointwise_depthwise_tile';
 import { PwDwTile } from './types';
 import { channelLoad4, epilogueKey, epilogueUniforms, StageEpilogue, stageEpilogue } from './wgsl';
 
@@ -91,7 +91,8 @@ export class PointwiseDepthwiseProgram implements WebGPUProgram {
 
     this.shaderKey =
       `pwDw_${config.kernelSize}_${config.strides.join('x')}_${tile.tileH}_${tile.tileW}_${tile.channels}_` +
-      `${tile.threadPositions}_${tile.workgroupSize}_${this.inAligned}_${this.channelsAligned}_` +
+      `${tile.threadPositions}_${pwDwThreadVecs(tile)}_${tile.workgroupSize}_${this.inAligned}_` +
+      `${this.channelsAligned}_` +
       `${epilogueKey(pw)}_${epilogueKey(dw)}`;
   }
 
@@ -103,6 +104,8 @@ export class PointwiseDepthwiseProgram implements WebGPUProgram {
     const haloPositions = haloH * haloW;
     const positionGroups = Math.ceil(haloPositions / rp);
     const mVecs = channels / 4;
+    const rm = pwDwThreadVecs(tile);
+    const unitsPerGroup = mVecs / rm;
     return `
   var<workgroup> pwTile : array<vec4<f32>, ${haloPositions * mVecs}>;
 
@@ -130,14 +133,15 @@ export class PointwiseDepthwiseProgram implements WebGPUProgram {
     let iw0 = ow0 * ${sw} - uniforms.pads.y;
     let tid = i32(localIndex);
 
-    // 1. Pointwise for the block and its halo into workgroup memory.
-    for (var u = tid; u < ${positionGroups * mVecs}; u += ${wg}) {
-      let mv = u % ${mVecs};
-      let group = u / ${mVecs};
-      let m = mBase + mv * 4;
+    // 1. Pointwise for the block and its halo into workgroup memory. A unit
+    // is ${rp} positions × ${rm * 4} channels: each weight load serves ${rp} positions,
+    // each input load ${rm} channel vectors.
+    for (var u = tid; u < ${positionGroups * unitsPerGroup}; u += ${wg}) {
+      let mv0 = (u % ${unitsPerGroup}) * ${rm};
+      let group = u / ${unitsPerGroup};
       // Explicit zero values: these are re-declared for every unit.
       var base = array<i32, ${rp}>();
-      var acc = array<vec4<f32>, ${rp}>();
+      var acc = array<vec4<f32>, ${rp * rm}>();
       for (var i = 0; i < ${rp}; i++) {
         let hp = group * ${rp} + i;
         let ih = ih0 + hp / ${haloW};
@@ -145,17 +149,23 @@ export class PointwiseDepthwiseProgram implements WebGPUProgram {
         let inside = hp < ${haloPositions} && ih >= 0 && ih < inH && iw >= 0 && iw < inW;
         base[i] = select(-1, ((batch * inH + ih) * inW + iw) * inC, inside);
       }
-      if (m < channels) {
+      if (mBase + mv0 * 4 < channels) {
         for (var c = 0; c < inC; c += 4) {
-          let w0 = pwWAt(c * channels, m);
-          let w1 = select(vec4<f32>(0.0), pwWAt((c + 1) * channels, m), c + 1 < inC);
-          let w2 = select(vec4<f32>(0.0), pwWAt((c + 2) * channels, m), c + 2 < inC);
-          let w3 = select(vec4<f32>(0.0), pwWAt((c + 3) * channels, m), c + 3 < inC);
+          var w : array<vec4<f32>, ${4 * rm}>;
+          for (var r = 0; r < ${rm}; r++) {
+            let m = mBase + (mv0 + r) * 4;
+            w[4 * r] = pwWAt(c * channels, m);
+            w[4 * r + 1] = select(vec4<f32>(0.0), pwWAt((c + 1) * channels, m), c + 1 < inC);
+            w[4 * r + 2] = select(vec4<f32>(0.0), pwWAt((c + 2) * channels, m), c + 2 < inC);
+            w[4 * r + 3] = select(vec4<f32>(0.0), pwWAt((c + 3) * channels, m), c + 3 < inC);
+          }
           for (var i = 0; i < ${rp}; i++) {
             if (base[i] >= 0) {
               let xv = xAt(base[i], c);
-              acc[i] = fma(vec4<f32>(xv.x), w0, fma(vec4<f32>(xv.y), w1,
-                       fma(vec4<f32>(xv.z), w2, fma(vec4<f32>(xv.w), w3, acc[i]))));
+              for (var r = 0; r < ${rm}; r++) {
+                acc[i * ${rm} + r] = fma(vec4<f32>(xv.x), w[4 * r], fma(vec4<f32>(xv.y), w[4 * r + 1],
+                    fma(vec4<f32>(xv.z), w[4 * r + 2], fma(vec4<f32>(xv.w), w[4 * r + 3], acc[i * ${rm} + r]))));
+              }
             }
           }
         }
@@ -163,11 +173,14 @@ export class PointwiseDepthwiseProgram implements WebGPUProgram {
       for (var i = 0; i < ${rp}; i++) {
         let hp = group * ${rp} + i;
         if (hp < ${haloPositions}) {
-          var value = vec4<f32>(0.0);
-          if (base[i] >= 0 && m < channels) {
-            value = pwEpilogue(acc[i], ih0 + hp / ${haloW}, iw0 + hp % ${haloW}, m);
+          for (var r = 0; r < ${rm}; r++) {
+            let m = mBase + (mv0 + r) * 4;
+            var value = vec4<f32>(0.0);
+            if (base[i] >= 0 && m < channels) {
+              value = pwEpilogue(acc[i * ${rm} + r], ih0 + hp / ${haloW}, iw0 + hp % ${haloW}, m);
+            }
+            pwTile[hp * ${mVecs} + mv0 + r] = value;
           }
-          pwTile[hp * ${mVecs} + mv] = value;
         }
       }
     }

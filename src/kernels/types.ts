@@ -75,6 +75,12 @@ export interface DwPwTile {
   threadPixels: number;
   /** A multiple of 4 (vec4 accumulators). */
   threadFilters: number;
+  /**
+   * Adjacent pixels an invocation computes together in the depthwise stage,
+   * sharing a register window over the input row (default: 4, 2 or 1,
+   * whichever divides `pixels`).
+   */
+  depthwiseRun?: number;
 }
 
 /**
@@ -93,6 +99,12 @@ export interface PwDwTile {
   channels: number;
   threadPositions: number;
   workgroupSize: number;
+  /**
+   * Channels (a multiple of 4 dividing `channels`) one invocation computes
+   * per position in the pointwise stage; each input load serves all of them
+   * (default 4).
+   */
+  threadChannels?: number;
 }
 
 /** Result of a kernel's legality check. */

@@ -201,10 +201,14 @@ describeFused('FusedDepthwisePointwiseConv2D', () => {
     const base = makeCase(rng, { n: 2, h: 11, w: 9, c: 20, f: 24, k: 3, stride: 1, pad: 'same' });
     const limits = kernelLimitsOf(fusedBackend().limits);
     const tiles: DwPwTile[] = [
-      { pixels: 64, filters: 24, channelChunk: 16, threadPixels: 4, threadFilters: 4 },
+      { pixels: 64, filters: 24, channelChunk: 16, threadPixels: 4, threadFilters: 4, depthwiseRun: 4 },
       { pixels: 16, filters: 8, channelChunk: 4, threadPixels: 1, threadFilters: 4 },
       { pixels: 128, filters: 32, channelChunk: 8, threadPixels: 4, threadFilters: 8 },
       { pixels: 9, filters: 12, channelChunk: 20, threadPixels: 3, threadFilters: 4 },
+      { pixels: 64, filters: 32, channelChunk: 8, threadPixels: 8, threadFilters: 16 },
+      // Runs of 8 pixels cross the 9-pixel rows: both depthwise paths run.
+      { pixels: 64, filters: 24, channelChunk: 16, threadPixels: 4, threadFilters: 4, depthwiseRun: 8 },
+      { pixels: 64, filters: 24, channelChunk: 16, threadPixels: 4, threadFilters: 4, depthwiseRun: 1 },
     ];
     const backend = fusedBackend();
     const keys = new Set<string>();

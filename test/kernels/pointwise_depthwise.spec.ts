@@ -228,6 +228,8 @@ describeFused('FusedPointwiseDepthwiseConv2D', () => {
       { tileH: 1, tileW: 1, channels: 4, threadPositions: 1, workgroupSize: 32 },
       { tileH: 4, tileW: 5, channels: 8, threadPositions: 3, workgroupSize: 64 },
       { tileH: 11, tileW: 9, channels: 12, threadPositions: 4, workgroupSize: 256 },
+      { tileH: 3, tileW: 4, channels: 16, threadPositions: 2, workgroupSize: 64, threadChannels: 16 },
+      { tileH: 5, tileW: 5, channels: 8, threadPositions: 1, workgroupSize: 96, threadChannels: 8 },
     ];
     const backend = fusedBackend();
     const keys = new Set<string>();
@@ -254,7 +256,7 @@ describeFused('FusedPointwiseDepthwiseConv2D', () => {
 
   it('rejects tiles that exceed the device limits with a clear error', async () => {
     const rng = new Random(20);
-    const t = makeCase(rng, { n: 1, h: 4, w: 4, cin: 8, m: 8, k: 3, stride: 1, pad: 'same' });
+    const t = makeCase(rng, { n: 1, h: 40, w: 40, cin: 8, m: 8, k: 3, stride: 1, pad: 'same' });
     await expectAsync(runFused({ ...t, tile: { workgroupSize: 2048 } })).toBeRejectedWithError(
       /invocations exceed/,
     );

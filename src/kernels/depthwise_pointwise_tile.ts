@@ -22,7 +22,16 @@ export function dwPwInvocations(tile: DwPwTile): number {
 
 /** Workgroup memory: the depthwise chunk (pixels × chunk) and the chunk's weights (chunk × filters). */
 export function dwPwWorkgroupStorageBytes(tile: DwPwTile): number {
-  return (tile.pixels + tile.filters) * tile.channelChunk * BYTES_PER_FLOAT;
+  const depthwise = tile.pixels * dwPwTileRowVecs(tile) * 4;
+  return (depthwise + tile.filters * tile.channelChunk) * BYTES_PER_FLOAT;
+}
+
+/**
+ * vec4s per pixel row of the depthwise tile: the chunk plus one of padding,
+ * so invocations reading consecutive pixels hit distinct banks.
+ */
+export function dwPwTileRowVecs(tile: DwPwTile): number {
+  return tile.channelChunk / 4 + 1;
 }
 
 export function dwPwWorkgroupCount(problem: DwPwProblem, tile: DwPwTile): number {

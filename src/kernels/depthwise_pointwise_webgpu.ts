@@ -8,8 +8,9 @@
  * N·Ho·Wo, so batches and image edges waste nothing) × `tile.filters` output
  * channels, and walks the input channels in chunks of `tile.channelChunk`:
  *   1. every invocation computes depthwise outputs (+ bias/activation) of the
- *      chunk for the tile's pixels into `dwTile` ([chunk][pixels], so the
- *      next step reads it without bank conflicts);
+ *      chunk for the tile's pixels into `dwTile` ([pixels][chunk / 4] vec4s,
+ *      rows padded by one vec4 so the next step reads it without bank
+ *      conflicts);
  *   2. every invocation multiplies its `threadPixels` pixels of `dwTile` into
  *      `threadFilters` output channels held in vec4 register accumulators
  *      (output-stationary), reading the pointwise weights from global memory
@@ -21,7 +22,7 @@
 
 import type { WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 
-import { dwPwInvocations, dwPwRun } from './depthwise_pointwise_tile';
+import { dwPwInvocations, dwPwRun, dwPwTileRowVecs } from './depthwise_pointwise_tile';
 import { DwPwTile } from './types';
 import { channelLoad4, epilogueKey, epilogueUniforms, StageEpilogue, stageEpilogue } from './wgsl';
 
@@ -110,8 +111,9 @@ export class DepthwisePointwiseProgram implements WebGPUProgram {
     const pixelThreads = pixels / threadPixels;
     const filterVecs = threadFilters / 4;
     const chunkVecs = channelChunk / 4;
+    const rowVecs = dwPwTileRowVecs(tile);
     return `
-  var<workgroup> dwTile : array<f32, ${pixels * channelChunk}>;
+  var<workgroup> dwTile : array<vec4<f32>, ${pixels * rowVecs}>;
   var<workgroup> wTile : array<vec4<f32>, ${(channelChunk * filters) / 4}>;
 
   ${channelLoad4('xAt', 'x', this.channelsAligned, 'uniforms.xShape.w')}
@@ -221,11 +223,7 @@ export class DepthwisePointwiseProgram implements WebGPUProgram {
           }
         }
         for (var i = 0; i < ${run}; i++) {
-          let slot = cv * ${4 * pixels} + p0 + i;
-          dwTile[slot] = values[i].x;
-          dwTile[slot + ${pixels}] = values[i].y;
-          dwTile[slot + ${2 * pixels}] = values[i].z;
-          dwTile[slot + ${3 * pixels}] = values[i].w;
+          dwTile[(p0 + i) * ${rowVecs} + cv] = values[i];
         }
       }
       // The chunk's pointwise weights [chunk][filters], zero past C and F.
@@ -238,15 +236,21 @@ export class DepthwisePointwiseProgram implements WebGPUProgram {
 
       // 2. Pointwise: accumulate the chunk into the register tile, weights
       // from workgroup memory (same address across a subgroup: broadcast).
-      for (var cc = 0; cc < ${channelChunk}; cc++) {
-        var w : array<vec4<f32>, ${filterVecs}>;
-        for (var j = 0; j < ${filterVecs}; j++) {
-          w[j] = wTile[cc * ${filters / 4} + filterVec + j];
-        }
+      // Four channels at a time: one vec4 of depthwise values per pixel.
+      for (var k4 = 0; k4 < ${chunkVecs}; k4++) {
+        var a : array<vec4<f32>, ${threadPixels}>;
         for (var i = 0; i < ${threadPixels}; i++) {
-          let a = dwTile[cc * ${pixels} + pixelThread + i * ${pixelThreads}];
+          a[i] = dwTile[(pixelThread + i * ${pixelThreads}) * ${rowVecs} + k4];
+        }
+        for (var s = 0; s < 4; s++) {
+          var w : array<vec4<f32>, ${filterVecs}>;
           for (var j = 0; j < ${filterVecs}; j++) {
-            acc[i * ${filterVecs} + j] = fma(vec4<f32>(a), w[j], acc[i * ${filterVecs} + j]);
+            w[j] = wTile[(k4 * 4 + s) * ${filters / 4} + filterVec + j];
+          }
+          for (var i = 0; i < ${threadPixels}; i++) {
+            for (var j = 0; j < ${filterVecs}; j++) {
+              acc[i * ${filterVecs} + j] = fma(vec4<f32>(a[i][s]), w[j], acc[i * ${filterVecs} + j]);
+            }
           }
         }
       }

@@ -86,17 +86,27 @@ export function dwPwTileFits(tile: DwPwTile, limits: KernelLimits): Support {
 const roundUp = (v: number, m: number) => Math.ceil(v / m) * m;
 
 /**
- * A sensible tile without a planner: 64 pixels × up to 64 filters, 16-channel
- * chunks, 4×4 outputs per invocation, shrunk until it fits the device.
+ * The tile to use without on-device tuning, from measurements on an H200
+ * (bench/results/layers-*.json): enough pixel tiles to fill the GPU (about
+ * numPixels / 96 pixels per workgroup, 8 to 64), all filters when there are
+ * at most 48 (no depthwise recompute) else blocks of 32, 32-channel chunks,
+ * and long chunks when the tile is small so few barriers are paid. Shrunk
+ * until it fits the device.
  */
 export function defaultDwPwTile(problem: DwPwProblem, limits: KernelLimits): DwPwTile {
+  const numPixels = problem.batch * problem.outHeight * problem.outWidth;
+  const pixels = Math.min(64, Math.max(8, 2 ** Math.floor(Math.log2(Math.max(1, numPixels / 96)))));
+  const allFilters = roundUp(problem.outChannels, 4);
   const tile: DwPwTile = {
-    pixels: 64,
-    filters: Math.min(64, roundUp(problem.outChannels, 4)),
-    channelChunk: Math.min(16, roundUp(problem.channels, 4)),
-    threadPixels: 4,
+    pixels,
+    filters: allFilters <= 48 ? allFilters : 32,
+    channelChunk: Math.min(pixels <= 16 ? 256 : 32, roundUp(problem.channels, 4)),
+    threadPixels: pixels >= 64 ? 4 : pixels >= 32 ? 2 : 1,
     threadFilters: 4,
   };
+  while (!dwPwTileFits(tile, limits).supported && tile.channelChunk > 16) {
+    tile.channelChunk = roundUp(tile.channelChunk / 2, 4);
+  }
   while (!dwPwTileFits(tile, limits).supported && tile.pixels > tile.threadPixels) {
     tile.pixels /= 2;
   }

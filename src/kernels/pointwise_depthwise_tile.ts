@@ -81,22 +81,28 @@ export function pwDwTileFits(
   return { supported: true };
 }
 
-/** 8×8 outputs × up to 32 channels, 128 invocations, shrunk until it fits. */
+/**
+ * The tile to use without on-device tuning, from measurements on an H200
+ * (bench/results/layers-*.json): 16-channel blocks, 4 positions per
+ * invocation, 256 invocations, 7x7 outputs; 14x14 for batches of 8 or more
+ * (fewer halo recomputes), 4x8 with 128 invocations for small maps at batch 1
+ * (more workgroups). Shrunk until it fits the device.
+ */
 export function defaultPwDwTile(problem: PwDwProblem, limits: KernelLimits): PwDwTile {
-  const tile: PwDwTile = {
-    tileH: 8,
-    tileW: 8,
-    channels: Math.min(32, Math.ceil(problem.channels / 4) * 4),
-    threadPositions: 2,
-    workgroupSize: Math.min(128, limits.maxComputeInvocationsPerWorkgroup),
-  };
+  const smallSingle = problem.batch === 1 && problem.outHeight <= 14;
+  const side = problem.batch >= 8 && problem.outHeight >= 14 && problem.stride === 1 ? 14 : 7;
+  const tile: PwDwTile = smallSingle
+    ? { tileH: 4, tileW: 8, channels: 16, threadPositions: 2, workgroupSize: 128 }
+    : { tileH: side, tileW: side, channels: 16, threadPositions: 4, workgroupSize: 256 };
+  tile.channels = Math.min(tile.channels, Math.ceil(problem.channels / 4) * 4);
+  tile.workgroupSize = Math.min(tile.workgroupSize, limits.maxComputeInvocationsPerWorkgroup);
   const fits = () => pwDwTileFits(tile, problem.kernelSize, problem.stride, limits).supported;
-  while (!fits() && tile.channels > 4) {
-    tile.channels -= 4;
-  }
   while (!fits() && (tile.tileH > 1 || tile.tileW > 1)) {
     if (tile.tileH >= tile.tileW) tile.tileH = Math.max(1, tile.tileH >> 1);
     else tile.tileW = Math.max(1, tile.tileW >> 1);
+  }
+  while (!fits() && tile.channels > 4) {
+    tile.channels -= 4;
   }
   return tile;
 }

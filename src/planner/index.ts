@@ -27,7 +27,7 @@ export { dwPwFusedCost, pwDwFusedCost } from './fused_costs';
 export { pixelRunFootprint, tiledHaloPositions, totalRunFootprint } from './footprint';
 export type { DwLayerShape, PwLayerShape } from './layer_shapes';
 export { dwPwTileCandidates, pwDwTileCandidates, searchDwPwTile, searchPwDwTile } from './tile_search';
-export type { TileChoice, TileSearchOptions, TileSearchResult } from './tile_search';
+export type { TileChoice, TileSearchOptions, TileSearchResult, TileSource } from './tile_search';
 export {
   SITE_KINDS,
   SITE_PATTERNS,

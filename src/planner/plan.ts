@@ -24,7 +24,7 @@ import {
 import { KernelEstimate, SequenceEstimate, estimateKernel, sequenceOf } from './kernel_cost';
 import { DwLayerShape, PwLayerShape } from './layer_shapes';
 import { stockDepthwiseCost, stockPointwiseCost } from './stock_costs';
-import { TileSearchResult, searchDwPwTile, searchPwDwTile } from './tile_search';
+import { TileSearchResult, TileSource, searchDwPwTile, searchPwDwTile } from './tile_search';
 
 export const PLAN_VERSION = 1;
 
@@ -38,6 +38,8 @@ export interface PlanOptions {
   kinds?: SiteKind[];
   /** Runner-up tiles to list per site (default 3). */
   tileCandidates?: number;
+  /** Where tiles come from (default 'default': the kernels' measured defaults). */
+  tiles?: TileSource;
   /**
    * The kernels' own legality check for a structurally legal site (epilogues,
    * bindings, ...), e.g. calling the fused kernel's `isSupported` with the
@@ -163,18 +165,19 @@ function evaluateSite(
   stock: Map<string, KernelEstimate>,
   profile: DeviceProfile,
   topTiles: number,
+  tiles: TileSource,
 ): Evaluated {
   if (!site.legal) return { site, blocker: site.reason };
   const nodes = site.nodes.map((id) => byId.get(id) as PlannerNode);
   const unfused = sequenceOf(site.nodes.map((id) => stock.get(id) as KernelEstimate));
   if (site.kind === 'dwpw') {
     const problem = dwPwProblemOf(dwShapeOf(nodes[0]) as DwLayerShape, pwShapeOf(nodes[1]) as PwLayerShape);
-    const search = searchDwPwTile(problem, profile, { top: topTiles });
+    const search = searchDwPwTile(problem, profile, { top: topTiles, tiles });
     return { site, problem, unfused, search, blocker: search.reason };
   }
   if (site.kind === 'pwdw') {
     const problem = pwDwProblemOf(pwShapeOf(nodes[0]) as PwLayerShape, dwShapeOf(nodes[1]) as DwLayerShape);
-    const search = searchPwDwTile(problem, profile, { top: topTiles });
+    const search = searchPwDwTile(problem, profile, { top: topTiles, tiles });
     return { site, problem, unfused, search, blocker: search.reason };
   }
   return { site, unfused, blocker: 'no fused PW→DW→PW kernel yet, so no cost model (extension point)' };
@@ -195,7 +198,9 @@ export function planFusions(
   }
   const evaluated = findSites(graph, options.kinds ?? DEFAULT_KINDS)
     .map((site) => withKernelSupport(site, options.siteSupport))
-    .map((site) => evaluateSite(site, byId, stock, profile, options.tileCandidates ?? 3));
+    .map((site) =>
+      evaluateSite(site, byId, stock, profile, options.tileCandidates ?? 3, options.tiles ?? 'default'),
+    );
   const savingOf = (e: Evaluated) =>
     e.search?.best != null && e.unfused != null ? e.unfused.ms - e.search.best.estimate.ms : 0;
   const fusable = evaluated.filter((e) => e.search?.best != null);

@@ -6,8 +6,8 @@
  * broken by a fixed order so the result is deterministic.
  */
 
-import { dwPwTileFits } from '../kernels/depthwise_pointwise_tile';
-import { pwDwTileFits } from '../kernels/pointwise_depthwise_tile';
+import { defaultDwPwTile, dwPwTileFits } from '../kernels/depthwise_pointwise_tile';
+import { defaultPwDwTile, pwDwTileFits } from '../kernels/pointwise_depthwise_tile';
 import { DwPwProblem, DwPwTile, KernelLimits, PwDwProblem, PwDwTile } from '../kernels/types';
 import { DeviceProfile } from './device_profile';
 import { dwPwFusedCost, pwDwFusedCost } from './fused_costs';
@@ -29,9 +29,19 @@ export interface TileSearchResult<T> {
   reason?: string;
 }
 
+/**
+ * Where tile candidates come from: 'default' (the kernel's own default tile,
+ * derived from on-device measurements) or 'search' (every ladder tile ranked
+ * by the cost model, which is not yet calibrated against the fused kernels'
+ * measured times and can pick slow tiles).
+ */
+export type TileSource = 'default' | 'search';
+
 export interface TileSearchOptions {
   /** How many runners-up to keep (default 3). */
   top?: number;
+  /** Default 'default'. */
+  tiles?: TileSource;
 }
 
 const roundUp4 = (v: number) => Math.ceil(v / 4) * 4;
@@ -188,7 +198,7 @@ export function searchDwPwTile(
   options: TileSearchOptions = {},
 ): TileSearchResult<DwPwTile> {
   return search(
-    dwPwTileCandidates(problem),
+    options.tiles === 'search' ? dwPwTileCandidates(problem) : [defaultDwPwTile(problem, profile.limits)],
     (tile) => dwPwTileFits(tile, profile.limits),
     (tile) => dwPwFusedCost(problem, tile),
     profile,
@@ -203,7 +213,9 @@ export function searchPwDwTile(
   options: TileSearchOptions = {},
 ): TileSearchResult<PwDwTile> {
   return search(
-    pwDwTileCandidates(problem, profile.limits),
+    options.tiles === 'search'
+      ? pwDwTileCandidates(problem, profile.limits)
+      : [defaultPwDwTile(problem, profile.limits)],
     (tile) => pwDwTileFits(tile, problem.kernelSize, problem.stride, profile.limits),
     (tile) => pwDwFusedCost(problem, tile),
     profile,

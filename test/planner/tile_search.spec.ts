@@ -122,7 +122,7 @@ describePure('planner tile search', () => {
   it('returns DW→PW tiles that fit the profile limits (and DEFAULT_LIMITS where those apply)', () => {
     for (const profile of PROFILES) {
       for (const problem of DW_PW_SITES) {
-        const result = searchDwPwTile(problem, profile);
+        const result = searchDwPwTile(problem, profile, { tiles: 'search' });
         expect(result.best).withContext(JSON.stringify(problem)).toBeDefined();
         for (const choice of result.top) {
           expect(dwPwTileFits(choice.tile, profile.limits).supported).toBe(true);
@@ -139,7 +139,7 @@ describePure('planner tile search', () => {
   it('returns PW→DW tiles that fit the profile limits (and DEFAULT_LIMITS where those apply)', () => {
     for (const profile of PROFILES) {
       for (const problem of PW_DW_SITES) {
-        const result = searchPwDwTile(problem, profile);
+        const result = searchPwDwTile(problem, profile, { tiles: 'search' });
         expect(result.best).withContext(JSON.stringify(problem)).toBeDefined();
         for (const choice of result.top) {
           const { kernelSize, stride } = problem;
@@ -172,19 +172,19 @@ describePure('planner tile search', () => {
         .filter((t) => dwPwTileFits(t, profile.limits).supported)
         .map((t) => estimateKernel(dwPwFusedCost(dwPw, t), profile).ms),
     );
-    expect(searchDwPwTile(dwPw, profile).best?.estimate.ms).toBe(dwPwBest);
+    expect(searchDwPwTile(dwPw, profile, { tiles: 'search' }).best?.estimate.ms).toBe(dwPwBest);
     const pwDw = PW_DW_SITES[3];
     const pwDwBest = Math.min(
       ...pwDwTileCandidates(pwDw, profile.limits)
         .filter((t) => pwDwTileFits(t, pwDw.kernelSize, pwDw.stride, profile.limits).supported)
         .map((t) => estimateKernel(pwDwFusedCost(pwDw, t), profile).ms),
     );
-    expect(searchPwDwTile(pwDw, profile).best?.estimate.ms).toBe(pwDwBest);
+    expect(searchPwDwTile(pwDw, profile, { tiles: 'search' }).best?.estimate.ms).toBe(pwDwBest);
   });
 
   it('is deterministic and lists runners-up best first', () => {
-    const first = searchPwDwTile(PW_DW_SITES[1], H100_LIKE_PROFILE, { top: 5 });
-    const again = searchPwDwTile(PW_DW_SITES[1], H100_LIKE_PROFILE, { top: 5 });
+    const first = searchPwDwTile(PW_DW_SITES[1], H100_LIKE_PROFILE, { top: 5, tiles: 'search' });
+    const again = searchPwDwTile(PW_DW_SITES[1], H100_LIKE_PROFILE, { top: 5, tiles: 'search' });
     expect(JSON.stringify(again)).toBe(JSON.stringify(first));
     expect(first.top.length).toBe(5);
     for (let i = 1; i < first.top.length; i++) {

@@ -1,0 +1,222 @@
+/**
+ * Model benchmark on a real GPU (Node+Dawn): each vendored GraphModel on stock
+ * `webgpu` vs `webgpu-fused` (rewritten with each requested plan), in one
+ * process: first-inference time (shader compiles included), outputs compared
+ * with stock, paired GPU-time rounds (summed kernel time from timestamps,
+ * stock and fused adjacent, median of per-round ratios), dispatch counts, and
+ * un-profiled wall time per inference (execute + readback, median).
+ *
+ *   bash ../shared/gpu/bundle.sh bench/models/model_bench.ts
+ *   bash .gpu-runtime/enter.sh node .gpu-runtime/model_bench.mjs --batches 1,8 --out $OUT/models.json
+ */
+
+import '../../scripts/dawn_prelude';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { GraphModel, loadGraphModel as tfLoadGraphModel } from '@tensorflow/tfjs-converter';
+import { readFileSync, writeFileSync } from 'node:fs';
+
+import '../../src/index'; // registers webgpu-fused
+import { loadGraphModel } from '../../src/graph-rewrite/index';
+import { deviceProfileFromLimits, H100_LIKE_PROFILE } from '../../src/planner/index';
+import { kernelLimitsOf } from '../../src/kernels/fused_conv_util';
+import { deviceDescription, gpuTime, median, parseArgs, quantile, wallMs } from '../util';
+
+const args = parseArgs(process.argv.slice(2));
+const MODELS = (args.models ?? 'mobilenet_v2_mid,posenet,blazeface,handskeleton').split(',');
+const BATCHES = (args.batches ?? '1,8').split(',').map(Number);
+const PLANS = (args.plans ?? 'all,auto').split(',') as Array<'all' | 'auto' | 'none'>;
+const ROUNDS = Number(args.rounds ?? 20);
+const WARMUP = Number(args.warmup ?? 30);
+const WALL_RUNS = Number(args['wall-runs'] ?? 30);
+
+/** An IOHandler over models/<name>/model.json and its weight files. */
+function fileHandler(dir: string): tf.io.IOHandler {
+  const modelJson = JSON.parse(readFileSync(`${dir}/model.json`, 'utf8'));
+  return {
+    load: async () =>
+      tf.io.getModelArtifactsForJSON(modelJson, async (manifest) => {
+        const specs = manifest.flatMap((group) => group.weights);
+        const buffers = manifest.flatMap((group) => group.paths.map((p) => readFileSync(`${dir}/${p}`)));
+        const data = new Uint8Array(Buffer.concat(buffers));
+        return [specs, data.buffer];
+      }),
+  };
+}
+
+function inputShapeOf(dir: string, batch: number): number[] {
+  const modelJson = JSON.parse(readFileSync(`${dir}/model.json`, 'utf8'));
+  const signature = modelJson.signature ?? modelJson.userDefinedMetadata?.signature;
+  const input = Object.values(signature?.inputs ?? {})[0] as
+    | { tensorShape?: { dim?: Array<{ size: string }> } }
+    | undefined;
+  let dims = input?.tensorShape?.dim?.map((d) => Number(d.size));
+  if (dims == null) {
+    const placeholder = modelJson.modelTopology.node.find((n: { op: string }) => n.op === 'Placeholder');
+    dims = placeholder.attr.shape.shape.dim.map((d: { size: string }) => Number(d.size));
+  }
+  const fixedBatch = dims![0] > 0 ? dims![0] : undefined;
+  return [fixedBatch ?? batch, ...dims!.slice(1)];
+}
+
+/** A smooth synthetic image in [0, 1]: what image models see, unlike uniform noise. */
+function smoothImage(shape: number[]): Float32Array {
+  const [n, h, w, c] = shape;
+  const data = new Float32Array(n * h * w * c);
+  let i = 0;
+  for (let b = 0; b < n; b++)
+    for (let y = 0; y < h; y++)
+      for (let x = 0; x < w; x++)
+        for (let ch = 0; ch < c; ch++)
+          data[i++] = 0.5 + 0.5 * Math.sin((x + 3 * b) / 9 + ch) * Math.cos((y - 2 * ch) / 13);
+  return data;
+}
+
+interface Runner {
+  label: string;
+  backend: string;
+  model: GraphModel;
+  input: tf.Tensor;
+  run: () => tf.Tensor;
+}
+
+async function makeRunner(label: string, backend: string, model: GraphModel, shape: number[], data: Float32Array) {
+  await tf.setBackend(backend);
+  const input = tf.tensor(data, shape);
+  const run = () => {
+    const out = model.execute(input);
+    return Array.isArray(out) ? out[0] : (out as tf.Tensor);
+  };
+  return { label, backend, model, input, run } as Runner;
+}
+
+async function measureModel(name: string, batch: number) {
+  const dir = `models/${name}`;
+  const shape = inputShapeOf(dir, batch);
+  if (shape[0] !== batch) return null; // fixed-batch model: only its own batch
+  const data = smoothImage(shape);
+
+  await tf.setBackend('webgpu');
+  const stockModel = await tfLoadGraphModel(fileHandler(dir));
+  const runners: Runner[] = [await makeRunner('stock', 'webgpu', stockModel, shape, data)];
+  await tf.setBackend('webgpu-fused');
+  const limits = kernelLimitsOf((tf.backend() as unknown as { device: GPUDevice }).device.limits);
+  const profile = deviceProfileFromLimits(limits, {}, H100_LIKE_PROFILE);
+  const reports: Record<string, unknown> = {};
+  for (const plan of PLANS) {
+    const model = await loadGraphModel(fileHandler(dir), { plan, profile, inputShape: shape });
+    reports[plan] = { counts: model.fusion.counts, plan: model.fusion.plan?.totals ?? null };
+    runners.push(await makeRunner(`fused:${plan}`, 'webgpu-fused', model, shape, data));
+  }
+
+  // First inference: shader compiles + the run + readback.
+  const firstMs: Record<string, number> = {};
+  const outputs: Record<string, Float32Array> = {};
+  for (const r of runners) {
+    await tf.setBackend(r.backend);
+    const start = performance.now();
+    const y = r.run();
+    outputs[r.label] = (await y.data()) as Float32Array;
+    firstMs[r.label] = performance.now() - start;
+    y.dispose();
+  }
+  const maxRelErr: Record<string, number> = {};
+  const ref = outputs.stock;
+  const refMax = Math.max(...Array.from(ref, Math.abs), 1e-6);
+  for (const r of runners.slice(1)) {
+    let worst = 0;
+    outputs[r.label].forEach((v, i) => (worst = Math.max(worst, Math.abs(v - ref[i]) / refMax)));
+    maxRelErr[r.label] = Number.isFinite(worst) ? worst : Infinity;
+  }
+
+  for (let i = 0; i < WARMUP; i++) {
+    for (const r of runners) {
+      await tf.setBackend(r.backend);
+      await wallMs(r.run);
+    }
+  }
+
+  const gpu: Record<string, number[]> = Object.fromEntries(runners.map((r) => [r.label, []]));
+  const ratios: Record<string, number[]> = Object.fromEntries(runners.slice(1).map((r) => [r.label, []]));
+  const dispatches: Record<string, number> = {};
+  for (let round = 0; round < ROUNDS; round++) {
+    const times: Record<string, number> = {};
+    for (const r of runners) {
+      await tf.setBackend(r.backend);
+      const t = await gpuTime(r.run);
+      times[r.label] = t.kernelMs;
+      gpu[r.label].push(t.kernelMs);
+      dispatches[r.label] = t.dispatches;
+    }
+    for (const r of runners.slice(1)) ratios[r.label].push(times.stock / times[r.label]);
+  }
+
+  const wall: Record<string, number[]> = Object.fromEntries(runners.map((r) => [r.label, []]));
+  const wallRatios: Record<string, number[]> = Object.fromEntries(runners.slice(1).map((r) => [r.label, []]));
+  for (let i = 0; i < WALL_RUNS; i++) {
+    const times: Record<string, number> = {};
+    for (const r of runners) {
+      await tf.setBackend(r.backend);
+      times[r.label] = await wallMs(r.run);
+      wall[r.label].push(times[r.label]);
+    }
+    for (const r of runners.slice(1)) wallRatios[r.label].push(times.stock / times[r.label]);
+  }
+
+  for (const r of runners) {
+    await tf.setBackend(r.backend);
+    r.input.dispose();
+    r.model.dispose();
+  }
+  const summary = (v: number[]) => ({ median: median(v), p25: quantile(v, 0.25), p75: quantile(v, 0.75) });
+  return {
+    model: name,
+    batch,
+    inputShape: shape,
+    reports,
+    firstInferenceMs: firstMs,
+    maxRelErrVsStock: maxRelErr,
+    dispatches,
+    gpuMs: Object.fromEntries(Object.entries(gpu).map(([k, v]) => [k, summary(v)])),
+    pairedGpuRatio: Object.fromEntries(Object.entries(ratios).map(([k, v]) => [k, summary(v)])),
+    wallMs: Object.fromEntries(Object.entries(wall).map(([k, v]) => [k, summary(v)])),
+    pairedWallRatio: Object.fromEntries(Object.entries(wallRatios).map(([k, v]) => [k, summary(v)])),
+  };
+}
+
+async function main() {
+  if (!(await tf.setBackend('webgpu-fused')) || !(await tf.setBackend('webgpu'))) {
+    throw new Error('WebGPU backends failed to initialize');
+  }
+  const device = deviceDescription();
+  console.log(`model bench: ${device}; models ${MODELS.join(',')}; batches ${BATCHES.join(',')}; plans ${PLANS.join(',')}`);
+  const results = [];
+  for (const batch of BATCHES) {
+    for (const name of MODELS) {
+      const r = await measureModel(name, batch);
+      if (r == null) continue;
+      results.push(r);
+      const parts = Object.keys(r.pairedGpuRatio).map(
+        (k) =>
+          `${k}: gpu ${r.gpuMs[k].median.toFixed(3)} ms (x${r.pairedGpuRatio[k].median.toFixed(2)}) ` +
+          `wall ${r.wallMs[k].median.toFixed(3)} ms (x${r.pairedWallRatio[k].median.toFixed(2)}) ` +
+          `${r.dispatches[k]} disp, first ${r.firstInferenceMs[k].toFixed(0)} ms, err ${r.maxRelErrVsStock[k].toExponential(1)}`,
+      );
+      console.log(
+        `b${batch} ${name}: stock gpu ${r.gpuMs.stock.median.toFixed(3)} ms wall ${r.wallMs.stock.median.toFixed(3)} ms ` +
+          `${r.dispatches.stock} disp first ${r.firstInferenceMs.stock.toFixed(0)} ms | ${parts.join(' | ')}`,
+      );
+    }
+  }
+  const out = { date: new Date().toISOString(), device, backend: 'Node + Dawn (npm webgpu 0.6.2), tfjs 4.22.0', results };
+  if (args.out) writeFileSync(args.out, JSON.stringify(out, null, 1));
+  console.log('done');
+}
+
+main().then(
+  () => process.exit(0),
+  (e) => {
+    console.error(e);
+    process.exit(1);
+  },
+);

@@ -23,7 +23,7 @@ export interface GpuTiming {
   kernelMs: number;
   /** Kernel dispatches. */
   dispatches: number;
-  /** "Program: ms" per dispatch. */
+  /** "Kernel[input shape] Program: ms" per dispatch. */
   programs: string[];
 }
 
@@ -42,12 +42,13 @@ export async function gpuTime(f: () => tf.Tensor): Promise<GpuTiming> {
     if (tf.getKernel(k.name, backendName) == null) continue; // op scopes
     kernelMs += k.kernelTimeMs as number;
     const info = String(k.extraInfo ?? '');
+    const shape = JSON.stringify(k.inputShapes?.[0] ?? []);
     for (const entry of info
       .split(',')
       .map((s) => s.trim())
       .filter(Boolean)) {
       dispatches++;
-      programs.push(entry);
+      programs.push(`${k.name}${shape} ${entry}`);
     }
   }
   return { kernelMs, dispatches, programs };
@@ -79,13 +80,14 @@ export async function wallMs(f: () => tf.Tensor): Promise<number> {
   return ms;
 }
 
+/** The adapter as the fused backend describes it (vendor, architecture, device, driver). */
 export function deviceDescription(): string {
-  const info = (
-    tf.backend() as unknown as {
-      adapterInfo?: { vendor?: string; architecture?: string; description?: string };
-    }
-  ).adapterInfo;
-  return [info?.vendor, info?.architecture, info?.description].filter(Boolean).join(' ');
+  const backend = tf.findBackend('webgpu-fused') as
+    | { adapterDescription?: Record<string, string> }
+    | undefined;
+  const info = backend?.adapterDescription ?? {};
+  const parts = [info.vendor, info.architecture, info.device, info.description];
+  return parts.filter((p) => p != null && p !== '' && p !== '?').join(' ');
 }
 
 export function parseArgs(argv: string[]): Record<string, string> {

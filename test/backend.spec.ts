@@ -51,6 +51,8 @@ describeFused('backend registration', () => {
         .withContext(name)
         .toBe(adapterLimit);
     }
+    const adapterInfo = (adapter as unknown as { info?: GPUAdapterInfo }).info;
+    expect(backend.adapterDescription.vendor).toBe(adapterInfo?.vendor ?? '');
     // Not the stock backend's device.
     await tf.setBackend('webgpu');
     expect((tf.backend() as unknown as { device: GPUDevice }).device).not.toBe(backend.device);

@@ -80,7 +80,13 @@ interface Runner {
   run: () => tf.Tensor;
 }
 
-async function makeRunner(label: string, backend: string, model: GraphModel, shape: number[], data: Float32Array) {
+async function makeRunner(
+  label: string,
+  backend: string,
+  model: GraphModel,
+  shape: number[],
+  data: Float32Array,
+) {
   await tf.setBackend(backend);
   const input = tf.tensor(data, shape);
   const run = () => {
@@ -139,6 +145,7 @@ async function measureModel(name: string, batch: number) {
   const gpu: Record<string, number[]> = Object.fromEntries(runners.map((r) => [r.label, []]));
   const ratios: Record<string, number[]> = Object.fromEntries(runners.slice(1).map((r) => [r.label, []]));
   const dispatches: Record<string, number> = {};
+  const programs: Record<string, string[]> = {};
   for (let round = 0; round < ROUNDS; round++) {
     const times: Record<string, number> = {};
     for (const r of runners) {
@@ -147,6 +154,7 @@ async function measureModel(name: string, batch: number) {
       times[r.label] = t.kernelMs;
       gpu[r.label].push(t.kernelMs);
       dispatches[r.label] = t.dispatches;
+      programs[r.label] = t.programs;
     }
     for (const r of runners.slice(1)) ratios[r.label].push(times.stock / times[r.label]);
   }
@@ -177,6 +185,13 @@ async function measureModel(name: string, batch: number) {
     firstInferenceMs: firstMs,
     maxRelErrVsStock: maxRelErr,
     dispatches,
+    /** The last profiled round's dispatches, slowest first. */
+    slowestPrograms: Object.fromEntries(
+      Object.entries(programs).map(([k, v]) => [
+        k,
+        [...v].sort((a, b) => Number(b.split(': ')[1]) - Number(a.split(': ')[1])).slice(0, 12),
+      ]),
+    ),
     gpuMs: Object.fromEntries(Object.entries(gpu).map(([k, v]) => [k, summary(v)])),
     pairedGpuRatio: Object.fromEntries(Object.entries(ratios).map(([k, v]) => [k, summary(v)])),
     wallMs: Object.fromEntries(Object.entries(wall).map(([k, v]) => [k, summary(v)])),
@@ -189,7 +204,9 @@ async function main() {
     throw new Error('WebGPU backends failed to initialize');
   }
   const device = deviceDescription();
-  console.log(`model bench: ${device}; models ${MODELS.join(',')}; batches ${BATCHES.join(',')}; plans ${PLANS.join(',')}`);
+  console.log(
+    `model bench: ${device}; models ${MODELS.join(',')}; batches ${BATCHES.join(',')}; plans ${PLANS.join(',')}`,
+  );
   const results = [];
   for (const batch of BATCHES) {
     for (const name of MODELS) {
@@ -208,7 +225,12 @@ async function main() {
       );
     }
   }
-  const out = { date: new Date().toISOString(), device, backend: 'Node + Dawn (npm webgpu 0.6.2), tfjs 4.22.0', results };
+  const out = {
+    date: new Date().toISOString(),
+    device,
+    backend: 'Node + Dawn (npm webgpu 0.6.2), tfjs 4.22.0',
+    results,
+  };
   if (args.out) writeFileSync(args.out, JSON.stringify(out, null, 1));
   console.log('done');
 }

@@ -49,6 +49,7 @@ export type {
   FusionPlan,
   FusionPolicy,
   LayerPlan,
+  MeasuredSite,
   PlanOptions,
   PlanTotals,
   SitePlan,
@@ -56,3 +57,5 @@ export type {
 } from './plan';
 export { explain, formatTile } from './explain';
 export { formatBytes, formatMs } from './format';
+export { autotune, candidateTiles, localStorageCache, memoryCache } from './autotune';
+export type { AutotuneCache, AutotuneOptions, SiteVariant, TimeSite } from './autotune';

@@ -41,6 +41,11 @@ export interface PlanOptions {
   /** Where tiles come from (default 'default': the kernels' measured defaults). */
   tiles?: TileSource;
   /**
+   * On-device measurements by site id (from autotuning): they replace the
+   * model's prediction in the decision, and their tile is used.
+   */
+  measured?: Record<string, MeasuredSite>;
+  /**
    * The kernels' own legality check for a structurally legal site (epilogues,
    * bindings, ...), e.g. calling the fused kernel's `isSupported` with the
    * site's real shapes and attributes. Unsupported sites are reported, not fused.
@@ -65,6 +70,13 @@ export interface TileCandidate {
   bound: 'memory' | 'compute';
 }
 
+/** A site timed on the actual device: stock kernels vs the fastest fused tile. */
+export interface MeasuredSite {
+  unfusedMs: number;
+  fusedMs: number;
+  tile: DwPwTile | PwDwTile;
+}
+
 export interface SitePlan {
   id: string;
   kind: SiteKind;
@@ -76,8 +88,10 @@ export interface SitePlan {
   fused?: CostSummary & { tile: DwPwTile | PwDwTile; workgroups: number; occupancy: number };
   /** The fastest tiles found, best first. */
   tileCandidates: TileCandidate[];
-  /** unfused.ms − fused.ms. */
+  /** unfused.ms − fused.ms (measured when `measured` is set). */
   savingMs?: number;
+  /** On-device timing that decided this site, when autotuned. */
+  measured?: MeasuredSite;
   decision: 'fused' | 'unfused';
   reason: string;
 }
@@ -201,8 +215,12 @@ export function planFusions(
     .map((site) =>
       evaluateSite(site, byId, stock, profile, options.tileCandidates ?? 3, options.tiles ?? 'default'),
     );
-  const savingOf = (e: Evaluated) =>
-    e.search?.best != null && e.unfused != null ? e.unfused.ms - e.search.best.estimate.ms : 0;
+  const measured = options.measured ?? {};
+  const savingOf = (e: Evaluated) => {
+    const m = measured[e.site.id];
+    if (m != null && e.search?.best != null) return m.unfusedMs - m.fusedMs;
+    return e.search?.best != null && e.unfused != null ? e.unfused.ms - e.search.best.estimate.ms : 0;
+  };
   const fusable = evaluated.filter((e) => e.search?.best != null);
   const eligible =
     policy === 'none' ? [] : policy === 'auto' ? fusable.filter((e) => savingOf(e) > 0) : fusable;
@@ -218,7 +236,7 @@ export function planFusions(
   for (const e of evaluated) {
     if (chosen.has(e.site.id)) e.site.nodes.forEach((id) => fusedIn.set(id, e.site.id));
   }
-  const sites = evaluated.map((e) => sitePlan(e, policy, chosen, fusedIn, savingOf(e)));
+  const sites = evaluated.map((e) => sitePlan(e, policy, chosen, fusedIn, savingOf(e), measured[e.site.id]));
   const layers: LayerPlan[] = graph.nodes.map((node) => {
     const estimate = stock.get(node.id);
     return {
@@ -252,6 +270,7 @@ function sitePlan(
   chosen: Set<string>,
   fusedIn: Map<string, string>,
   saving: number,
+  measured: MeasuredSite | undefined,
 ): SitePlan {
   const best = e.search?.best;
   const plan: SitePlan = {
@@ -265,7 +284,7 @@ function sitePlan(
       ? {
           fused: {
             ...summary(sequenceOf([best.estimate])),
-            tile: { ...best.tile },
+            tile: { ...(measured?.tile ?? best.tile) },
             workgroups: best.estimate.workgroups,
             occupancy: Math.round(best.estimate.occupancy * 1e4) / 1e4,
           },
@@ -273,6 +292,7 @@ function sitePlan(
       : {}),
     tileCandidates: (e.search?.top ?? []).map(tileCandidate),
     ...(best != null ? { savingMs: roundMs(saving) } : {}),
+    ...(measured != null && best != null ? { measured: { ...measured, tile: { ...measured.tile } } } : {}),
     decision: chosen.has(e.site.id) ? 'fused' : 'unfused',
     reason: '',
   };
@@ -288,6 +308,11 @@ function reasonFor(
   saving: number,
 ): string {
   if (e.blocker != null) return e.blocker;
+  if (plan.measured != null && (plan.decision === 'fused' || policy === 'auto')) {
+    const m = plan.measured;
+    const verdict = plan.decision === 'fused' ? 'fused' : saving <= 0 ? 'kept unfused' : 'not chosen';
+    return `measured on this device: fused ${formatMs(m.fusedMs)} ms vs unfused ${formatMs(m.unfusedMs)} ms; ${verdict}`;
+  }
   const unfusedMs = plan.unfused?.ms ?? 0;
   const percent = unfusedMs > 0 ? ((100 * saving) / unfusedMs).toFixed(1) : '0';
   if (plan.decision === 'fused') {

@@ -1,0 +1,144 @@
+/**
+ * Times one fusion site on the current backend for autotuning: the stock
+ * kernels (fused bias + relu6 epilogues, as in MobileNet-style blocks) or
+ * the fused kernel with a given tile. Browsers quantize timestamp queries to
+ * 100 µs while these kernels take 10–50 µs, so it times batches of
+ * back-to-back dispatches by wall clock (first dispatch to the last output's
+ * readback) and takes the median over rounds.
+ */
+
+import * as tf from '@tensorflow/tfjs-core';
+
+import { DwPwProblem, PwDwProblem } from '../kernels/types';
+import { SiteVariant, TimeSite } from '../planner/autotune';
+import { depthwisePointwiseConv2d } from './depthwise_pointwise_conv2d';
+import { pointwiseDepthwiseConv2d } from './pointwise_depthwise_conv2d';
+
+export interface SiteTimerOptions {
+  /** Dispatches per timed batch (default 20). */
+  repeats?: number;
+  /** Timed batches; the median is kept (default 3). */
+  rounds?: number;
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[values.length >> 1];
+
+async function msPerRun(run: () => tf.Tensor, repeats: number, rounds: number): Promise<number> {
+  const warm = run(); // compiles the pipeline outside the timing
+  await warm.data();
+  warm.dispose();
+  const samples: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const outputs: tf.Tensor[] = [];
+    const start = performance.now();
+    for (let i = 0; i < repeats; i++) outputs.push(run());
+    await outputs[outputs.length - 1].data();
+    samples.push((performance.now() - start) / repeats);
+    outputs.forEach((t) => t.dispose());
+  }
+  return median(samples);
+}
+
+function siteRunner(kind: 'dwpw' | 'pwdw', problem: DwPwProblem | PwDwProblem, variant: SiteVariant) {
+  const { batch: n, inHeight: h, inWidth: w, kernelSize: k, stride } = problem;
+  const random = (shape: number[], scale: number) =>
+    tf.mul(tf.randomUniform(shape, -1, 1, 'float32', 7), scale);
+  if (kind === 'dwpw') {
+    const { channels: c, outChannels: f } = problem as DwPwProblem;
+    const t = tf.tidy(() => ({
+      x: random([n, h, w, c], 1) as tf.Tensor4D,
+      dw: random([k, k, c, 1], 0.5) as tf.Tensor4D,
+      db: random([c], 0.5),
+      pw: random([1, 1, c, f], 1 / Math.sqrt(c)) as tf.Tensor4D,
+      pb: random([f], 0.5),
+    }));
+    const run =
+      variant.kind === 'unfused'
+        ? () =>
+            tf.tidy(() =>
+              tf.fused.conv2d({
+                x: tf.fused.depthwiseConv2d({
+                  x: t.x,
+                  filter: t.dw,
+                  strides: stride,
+                  pad: 'same',
+                  bias: t.db,
+                  activation: 'relu6',
+                }),
+                filter: t.pw,
+                strides: 1,
+                pad: 'valid',
+                bias: t.pb,
+              }),
+            )
+        : () =>
+            depthwisePointwiseConv2d({
+              x: t.x,
+              dwFilter: t.dw,
+              pwFilter: t.pw,
+              strides: stride,
+              pad: 'same',
+              dwBias: t.db,
+              dwActivation: 'relu6',
+              pwBias: t.pb,
+              tile: variant.tile as never,
+            });
+    return { run, dispose: () => tf.dispose(Object.values(t)) };
+  }
+  const { inChannels: cin, channels: m } = problem as PwDwProblem;
+  const t = tf.tidy(() => ({
+    x: random([n, h, w, cin], 1) as tf.Tensor4D,
+    pw: random([1, 1, cin, m], 1 / Math.sqrt(cin)) as tf.Tensor4D,
+    pb: random([m], 0.5),
+    dw: random([k, k, m, 1], 0.5) as tf.Tensor4D,
+    db: random([m], 0.5),
+  }));
+  const run =
+    variant.kind === 'unfused'
+      ? () =>
+          tf.tidy(() =>
+            tf.fused.depthwiseConv2d({
+              x: tf.fused.conv2d({
+                x: t.x,
+                filter: t.pw,
+                strides: 1,
+                pad: 'valid',
+                bias: t.pb,
+                activation: 'relu6',
+              }),
+              filter: t.dw,
+              strides: stride,
+              pad: 'same',
+              bias: t.db,
+              activation: 'relu6',
+            }),
+          )
+      : () =>
+          pointwiseDepthwiseConv2d({
+            x: t.x,
+            pwFilter: t.pw,
+            dwFilter: t.dw,
+            strides: stride,
+            pad: 'same',
+            pwBias: t.pb,
+            pwActivation: 'relu6',
+            dwBias: t.db,
+            dwActivation: 'relu6',
+            tile: variant.tile as never,
+          });
+  return { run, dispose: () => tf.dispose(Object.values(t)) };
+}
+
+/** A `TimeSite` for `autotune` that measures on the current tfjs backend. */
+export function makeSiteTimer(options: SiteTimerOptions = {}): TimeSite {
+  const repeats = options.repeats ?? 20;
+  const rounds = options.rounds ?? 3;
+  return async (kind, problem, variant) => {
+    const { run, dispose } = siteRunner(kind, problem, variant);
+    try {
+      return await msPerRun(run, repeats, rounds);
+    } finally {
+      dispose();
+    }
+  };
+}

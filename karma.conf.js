@@ -126,6 +126,7 @@ module.exports = (config) => {
       keepNames: true,
       mainFields: ['module', 'browser', 'main'],
       singleBundle: true,
+      external: ['node:*'], // the Node-only autotune file cache, imported lazily
     },
   });
 };

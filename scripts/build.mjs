@@ -44,6 +44,7 @@ const common = {
   keepNames: true, // tfjs names GPU programs after their class in profiles
   sourcemap: true,
   logLevel: 'warning',
+  external: ['node:*'], // only the Node-only autotune file cache imports these, lazily
 };
 
 export async function build() {

@@ -131,3 +131,20 @@ export async function autotune(
   }
   return measured;
 }
+
+/**
+ * A cache persisted as a JSON file (Node): `save()` writes what was measured,
+ * so the next process loading the same model on the same device measures
+ * nothing. In a browser use `localStorageCache`.
+ */
+export async function fileCache(path: string): Promise<AutotuneCache & { save(): Promise<void> }> {
+  const fs = await import('node:fs/promises');
+  let entries: Record<string, number> = {};
+  try {
+    entries = JSON.parse(await fs.readFile(path, 'utf8'));
+  } catch {
+    // No cache yet (or unreadable): start empty.
+  }
+  const memory = memoryCache(entries);
+  return { ...memory, save: () => fs.writeFile(path, JSON.stringify(memory.entries, null, 1)) };
+}

@@ -57,5 +57,5 @@ export type {
 } from './plan';
 export { explain, formatTile } from './explain';
 export { formatBytes, formatMs } from './format';
-export { autotune, candidateTiles, localStorageCache, memoryCache } from './autotune';
+export { autotune, candidateTiles, fileCache, localStorageCache, memoryCache } from './autotune';
 export type { AutotuneCache, AutotuneOptions, SiteVariant, TimeSite } from './autotune';

@@ -3,6 +3,7 @@ import '../setup';
 import { DwPwProblem, PwDwProblem } from '../../src/kernels/types';
 import {
   autotune,
+  fileCache,
   H100_LIKE_PROFILE,
   memoryCache,
   planFusions,
@@ -70,5 +71,23 @@ describePure('planner autotune', () => {
     const otherDevice = fakeDevice();
     await autotune(plan, otherDevice.time, { deviceKey: 'other', cache });
     expect(otherDevice.calls.length).toBe(first.calls.length);
+  });
+
+  it('persists measurements in a file under Node', async () => {
+    if (typeof process === 'undefined' || process.versions?.node == null) {
+      pending('Node only: browsers use localStorageCache');
+      return;
+    }
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const path = join(tmpdir(), `autotune-cache-${Date.now()}-${Math.random()}.json`);
+    const first = await fileCache(path);
+    const device = fakeDevice();
+    await autotune(plan, device.time, { deviceKey: 'fake', cache: first });
+    await first.save();
+    const second = await fileCache(path);
+    const again = fakeDevice();
+    await autotune(plan, again.time, { deviceKey: 'fake', cache: second });
+    expect(again.calls).toEqual([]);
   });
 });

@@ -1,0 +1,88 @@
+/**
+ * The GPU half of planner calibration: runs small probes with tfjs ops on the
+ * current backend and returns their timings for `profileFromMeasurements`.
+ * Streaming (memory-bound) elementwise kernels at three sizes give the
+ * bandwidth, runs of tiny dispatches the per-dispatch overhead, and a large
+ * matrix product the FLOP rate. Each probe is timed as batches of
+ * back-to-back dispatches by wall clock (timestamps are quantized in
+ * browsers), median of `rounds`.
+ */
+
+import * as tf from '@tensorflow/tfjs-core';
+
+import { kernelLimitsOf } from '../kernels/fused_conv_util';
+import { makeCalibrate, MeasureDevice } from '../planner/calibration';
+import { CONSERVATIVE_PROFILE, DeviceProfile } from '../planner/device_profile';
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[values.length >> 1];
+
+async function batchMs(run: () => tf.Tensor, repeats: number, rounds: number): Promise<number> {
+  const warm = run();
+  await warm.data();
+  warm.dispose();
+  const samples: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const outputs: tf.Tensor[] = [];
+    const start = performance.now();
+    for (let i = 0; i < repeats; i++) outputs.push(run());
+    await outputs[outputs.length - 1].data();
+    samples.push(performance.now() - start);
+    tf.dispose(outputs);
+  }
+  return median(samples);
+}
+
+export interface ProbeOptions {
+  rounds?: number;
+  /** Elements of the streaming probes (default 1M, 4M, 16M floats). */
+  streamSizes?: number[];
+  /** Side of the square matmul probe (default 1024). */
+  matmulSize?: number;
+}
+
+/** `MeasureDevice` on the current tfjs backend (select the backend first). */
+export function measureDeviceWith(options: ProbeOptions = {}): MeasureDevice {
+  const rounds = options.rounds ?? 3;
+  return async () => {
+    const streams: { bytes: number; ms: number }[] = [];
+    for (const size of options.streamSizes ?? [1 << 20, 1 << 22, 1 << 24]) {
+      const x = tf.fill([size], 1.5);
+      const repeats = 10;
+      const ms = await batchMs(() => tf.relu(x), repeats, rounds);
+      streams.push({ bytes: 8 * size, ms: ms / repeats });
+      x.dispose();
+    }
+    const tiny = tf.fill([4], 1);
+    const dispatchRuns = [];
+    for (const count of [10, 50]) {
+      dispatchRuns.push({ count, ms: await batchMs(() => tf.relu(tiny), count, rounds) });
+    }
+    tiny.dispose();
+    const n = options.matmulSize ?? 1024;
+    const a = tf.fill([n, n], 0.5);
+    const b = tf.fill([n, n], 0.25);
+    const matmulMs = await batchMs(() => tf.matMul(a, b), 5, rounds);
+    tf.dispose([a, b]);
+    return { streams, dispatchRuns, matmuls: [{ flops: 2 * n ** 3, ms: matmulMs / 5 }] };
+  };
+}
+
+/**
+ * `calibrate(backend)`: a device profile for `backend`'s limits with
+ * bandwidth, dispatch overhead and FLOP rate measured on it. `backend` must
+ * be the current tfjs backend.
+ */
+export function calibrate(
+  backend: { device: GPUDevice },
+  base: DeviceProfile = CONSERVATIVE_PROFILE,
+  options: ProbeOptions = {},
+): Promise<DeviceProfile> {
+  if (tf.backend() !== (backend as unknown)) {
+    throw new Error('calibrate: select the backend first (tf.setBackend) so the probes run on it');
+  }
+  // Plain data: the profile is serialized with plans.
+  return makeCalibrate(
+    measureDeviceWith(options),
+    base,
+  )({ device: { limits: kernelLimitsOf(backend.device.limits) } });
+}

@@ -35,3 +35,30 @@ export {
   FusedPointwiseDepthwiseConv2D,
   isSupported as isPointwiseDepthwiseSupported,
 } from './kernels/FusedPointwiseDepthwiseConv2D';
+
+// ---------------------------------------------------------------------------
+// Graph rewrite (src/graph-rewrite): load a converted GraphModel and run its
+// DW→PW / PW→DW sites fused. The planner profiles and plan types are
+// re-exported because `loadGraphModel` options take them.
+export {
+  DW_PW_ROLES,
+  FUSED_DW_PW_OP,
+  FUSED_PW_DW_OP,
+  PW_DW_ROLES,
+  explainFusion,
+  fuseGraphModelArtifacts,
+  loadGraphModel,
+  registerFusedOps,
+} from './graph-rewrite';
+export type {
+  FuseOptions,
+  FuseResult,
+  FusedGraphModel,
+  FusedLoadOptions,
+  FusionReport,
+  KindCounts,
+  PlanChoice,
+  SiteReport,
+} from './graph-rewrite';
+export { CONSERVATIVE_PROFILE, H100_LIKE_PROFILE, deviceProfileFromLimits } from './planner';
+export type { DeviceProfile, FusionPlan } from './planner';

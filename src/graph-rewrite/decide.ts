@@ -1,0 +1,187 @@
+/**
+ * Which sites to fuse: the model's convolutions as a planner graph (NHWC
+ * shapes from the shape propagation; an edge only where a site is
+ * structurally fusable), then the planner's choice under a policy, or the
+ * choices of a saved plan.
+ */
+
+import {
+  DeviceProfile,
+  FusionPlan,
+  PLAN_VERSION,
+  PlanOptions,
+  PlannerGraph,
+  PlannerNode,
+  planFusions,
+} from '../planner';
+import { ConvSpec } from './conv';
+import { FoldContext, zeroPadOf } from './epilogue';
+import { ResolvedSite, Tile, kernelSupport } from './legality';
+
+/** Id of the planner node standing for every consumer that is not a fusable conv. */
+const OTHER = '<other>';
+
+export type PlanChoice = 'auto' | 'all' | 'none' | FusionPlan;
+
+export interface Decision {
+  fused: boolean;
+  reason: string;
+  tile?: Tile;
+  predicted?: { unfusedMs: number; fusedMs: number; savingMs: number };
+}
+
+/** Shape the planner should see at a depthwise's input: before a zero Pad it can fold. */
+function plannerInput(ctx: FoldContext, conv: ConvSpec): string {
+  if (conv.kind !== 'dw' || conv.padding === 'same') return conv.input;
+  const pad = ctx.graph.inputNode(conv.node, 0);
+  if (pad != null && (pad.op === 'Pad' || pad.op === 'PadV2') && !('problem' in zeroPadOf(ctx, pad))) {
+    return ctx.graph.dataInputs(pad)[0];
+  }
+  return conv.input;
+}
+
+const isNhwc = (s: number[] | undefined): s is [number, number, number, number] =>
+  s != null && s.length === 4 && s.every((v) => Number.isInteger(v) && v > 0);
+
+export function plannerGraph(
+  ctx: FoldContext,
+  convs: Map<string, ConvSpec>,
+  legal: ResolvedSite[],
+): PlannerGraph {
+  const nodes = new Map<string, PlannerNode>();
+  for (const conv of convs.values()) {
+    const inShape = ctx.shapes.shapeOf(plannerInput(ctx, conv));
+    const outShape = ctx.shapes.shapeOf(conv.node.name);
+    if (!isNhwc(inShape) || !isNhwc(outShape) || conv.filterShape == null) continue;
+    const consumers = ctx.graph.consumers(conv.node.name);
+    nodes.set(conv.node.name, {
+      id: conv.node.name,
+      kind: conv.kind,
+      inShape,
+      outShape,
+      ...(conv.kind === 'dw' ? { kernelSize: conv.filterShape[0], stride: conv.strides[0] } : {}),
+      consumers: consumers.length > 0 ? [OTHER] : [],
+      ...(ctx.graph.isKept(conv.node.name) ? { isGraphOutput: true } : {}),
+    });
+  }
+  for (const site of legal) {
+    const [from, to] = site.candidate.convs.map((c) => c.node.name);
+    const node = nodes.get(from);
+    if (node != null && nodes.has(to)) node.consumers = [to];
+  }
+  const list = [...nodes.values()];
+  if (list.some((n) => n.consumers.includes(OTHER))) {
+    list.push({ id: OTHER, kind: 'other', inShape: [1, 1, 1, 1], outShape: [1, 1, 1, 1], consumers: [] });
+  }
+  return { nodes: list };
+}
+
+/**
+ * Decisions for the resolved, kernel-supported sites: the planner's under a
+ * policy, or a saved plan's (which must only name sites legal here).
+ */
+export function decide(
+  ctx: FoldContext,
+  convs: Map<string, ConvSpec>,
+  legal: ResolvedSite[],
+  plan: PlanChoice,
+  profile: DeviceProfile,
+  plannerOptions: Pick<PlanOptions, 'measured' | 'tiles'> = {},
+): { decisions: Map<string, Decision>; plan?: FusionPlan } {
+  const decisions = new Map<string, Decision>();
+  const byId = new Map(legal.map((s) => [s.candidate.id, s]));
+  if (plan === 'none') {
+    for (const site of legal) decisions.set(site.candidate.id, { fused: false, reason: "policy 'none'" });
+    return { decisions };
+  }
+  if (typeof plan === 'object') return { decisions: fromSavedPlan(plan, legal, byId, profile), plan };
+  if (plan !== 'auto' && plan !== 'all') {
+    throw new Error(
+      `graph rewrite: option plan must be 'auto', 'all', 'none' or a saved plan, got ${String(plan)}`,
+    );
+  }
+  const graph = plannerGraph(ctx, convs, legal);
+  const made = planFusions(graph, profile, {
+    ...plannerOptions,
+    policy: plan,
+    kinds: ['dwpw', 'pwdw'],
+    siteSupport: (site) => {
+      const resolved = byId.get(site.id);
+      return resolved == null
+        ? { supported: false, reason: 'not a fusable site' }
+        : kernelSupport(resolved, profile.limits);
+    },
+  });
+  for (const sitePlan of made.sites) {
+    const site = byId.get(sitePlan.id);
+    if (site == null) continue;
+    const decision: Decision = { fused: sitePlan.decision === 'fused', reason: sitePlan.reason };
+    if (sitePlan.fused != null && sitePlan.unfused != null) {
+      decision.predicted = {
+        unfusedMs: sitePlan.unfused.ms,
+        fusedMs: sitePlan.fused.ms,
+        savingMs: sitePlan.savingMs ?? sitePlan.unfused.ms - sitePlan.fused.ms,
+      };
+    }
+    if (decision.fused) decision.tile = checkedTile(site, sitePlan.fused?.tile, profile, decision);
+    decisions.set(site.candidate.id, decision);
+  }
+  for (const site of legal) {
+    if (!decisions.has(site.candidate.id)) {
+      decisions.set(site.candidate.id, {
+        fused: false,
+        reason: 'not planned (shapes outside the planner graph)',
+      });
+    }
+  }
+  return { decisions, plan: made };
+}
+
+/** The planned tile if the kernel takes it on the profile's device, else the kernel's default. */
+function checkedTile(site: ResolvedSite, tile: Tile | undefined, profile: DeviceProfile, decision: Decision) {
+  if (tile == null) return undefined;
+  const support = kernelSupport(site, profile.limits, tile);
+  if (support.supported) return { ...tile };
+  decision.reason += `; planned tile rejected (${support.reason}), default tile used`;
+  return undefined;
+}
+
+function fromSavedPlan(
+  plan: FusionPlan,
+  legal: ResolvedSite[],
+  byId: Map<string, ResolvedSite>,
+  profile: DeviceProfile,
+): Map<string, Decision> {
+  if (plan == null || plan.version !== PLAN_VERSION || !Array.isArray(plan.sites)) {
+    throw new Error(`graph rewrite: the saved plan is not a version ${PLAN_VERSION} fusion plan`);
+  }
+  const decisions = new Map<string, Decision>();
+  const owner = new Map<string, string>();
+  for (const sitePlan of plan.sites) {
+    if (sitePlan.decision !== 'fused') continue;
+    const site = byId.get(sitePlan.id);
+    if (site == null) {
+      throw new Error(
+        `graph rewrite: the saved plan fuses site '${sitePlan.id}', which is not a fusable site of this model`,
+      );
+    }
+    for (const node of site.candidate.convs.map((c) => c.node.name)) {
+      const other = owner.get(node);
+      if (other != null)
+        throw new Error(`graph rewrite: the saved plan fuses '${node}' in both ${other} and ${sitePlan.id}`);
+      owner.set(node, sitePlan.id);
+    }
+    const support = kernelSupport(site, profile.limits);
+    if (!support.supported) {
+      throw new Error(`graph rewrite: the saved plan fuses '${sitePlan.id}', but ${support.reason}`);
+    }
+    const decision: Decision = { fused: true, reason: `saved plan: ${sitePlan.reason}` };
+    decision.tile = checkedTile(site, sitePlan.fused?.tile, profile, decision);
+    decisions.set(sitePlan.id, decision);
+  }
+  for (const site of legal) {
+    if (!decisions.has(site.candidate.id))
+      decisions.set(site.candidate.id, { fused: false, reason: 'saved plan: not fused' });
+  }
+  return decisions;
+}

@@ -1,0 +1,243 @@
+/**
+ * Executors of the custom ops the rewrite emits, registered with
+ * tfjs-converter's `registerOp` (which must happen before a model using them
+ * is loaded: the op category is fixed at parse time). Each calls the public
+ * fused op inside `tf.tidy` (tfjs runs custom executors without one in
+ * `executeAsync`), so it runs fused on 'webgpu-fused' and with stock ops on
+ * every other backend.
+ *
+ * A plan is made for one device and input size; at run time the kernel's
+ * `isSupported` is asked again with the real shapes and limits: a planned
+ * tile that does not fit falls back to the kernel's default tile, and a site
+ * the kernel cannot run at all falls back to the stock ops (warned once).
+ */
+
+import * as tf from '@tensorflow/tfjs-core';
+import { GraphNode, registerOp } from '@tensorflow/tfjs-converter';
+
+import {
+  FusedDepthwisePointwiseConv2D,
+  isSupported as isDwPwSupported,
+} from '../kernels/FusedDepthwisePointwiseConv2D';
+import {
+  FusedPointwiseDepthwiseConv2D,
+  isSupported as isPwDwSupported,
+} from '../kernels/FusedPointwiseDepthwiseConv2D';
+import { FUSED_ACTIVATIONS, FusedActivation, FusedPadding, KernelLimits, Support } from '../kernels/types';
+import { depthwisePointwiseConv2d } from '../ops/depthwise_pointwise_conv2d';
+import { backendLimits } from '../ops/op_util';
+import { pointwiseDepthwiseConv2d } from '../ops/pointwise_depthwise_conv2d';
+import { stockDepthwise, stockPointwise } from '../ops/stock_stages';
+import { DW_PW_ROLES, FUSED_DW_PW_OP, FUSED_PW_DW_OP, PW_DW_ROLES } from './rewrite';
+
+type Roles = Record<string, tf.Tensor | undefined>;
+
+function fail(op: string, message: string): never {
+  throw new Error(`${op}: ${message}`);
+}
+
+function readRoles(op: string, node: GraphNode, allowed: readonly string[]): Roles {
+  const roles = node.attrs['input_roles'];
+  if (!Array.isArray(roles) || roles.some((r) => typeof r !== 'string' || !allowed.includes(r as string))) {
+    fail(op, `malformed input_roles ${JSON.stringify(roles)}`);
+  }
+  if (node.inputs.length < roles.length)
+    fail(op, `${roles.length} input roles but ${node.inputs.length} inputs`);
+  const out: Roles = {};
+  (roles as string[]).forEach((role, i) => (out[role] = node.inputs[i]));
+  for (const required of allowed.slice(0, 3))
+    if (out[required] == null) fail(op, `missing input '${required}'`);
+  return out;
+}
+
+function activation(op: string, node: GraphNode, key: string): FusedActivation {
+  const value = node.attrs[key] ?? 'linear';
+  if (!(FUSED_ACTIVATIONS as readonly unknown[]).includes(value))
+    fail(op, `unknown ${key} '${String(value)}'`);
+  return value as FusedActivation;
+}
+
+function number(node: GraphNode, key: string, fallback: number): number {
+  const value = node.attrs[key];
+  return typeof value === 'number' ? value : fallback;
+}
+
+function stridesOf(op: string, node: GraphNode): [number, number] {
+  const s = node.attrs['strides'];
+  if (!Array.isArray(s) || s.length !== 4) fail(op, `malformed strides ${JSON.stringify(s)}`);
+  return [s[1] as number, s[2] as number];
+}
+
+function paddingOf(op: string, node: GraphNode): FusedPadding {
+  const padding = node.attrs['padding'];
+  if (padding === 'same' || padding === 'valid') return padding;
+  const p = node.attrs['explicit_paddings'];
+  if (padding !== 'explicit' || !Array.isArray(p) || p.length !== 8) fail(op, `malformed padding`);
+  const v = p as number[];
+  return [
+    [v[0], v[1]],
+    [v[2], v[3]],
+    [v[4], v[5]],
+    [v[6], v[7]],
+  ];
+}
+
+/** The planned tile: the node's `tile_<field>` integer attributes. */
+function tileOf(node: GraphNode): Record<string, number> | undefined {
+  const tile: Record<string, number> = {};
+  for (const [key, value] of Object.entries(node.attrs)) {
+    if (key.startsWith('tile_') && typeof value === 'number') tile[key.slice(5)] = value;
+  }
+  return Object.keys(tile).length > 0 ? tile : undefined;
+}
+
+const warned = new Set<string>();
+function warnOnce(message: string): void {
+  if (warned.has(message)) return;
+  warned.add(message);
+  console.warn(message);
+}
+
+/**
+ * 'fused' (with or without the planned tile) when the current backend has
+ * the kernel and it takes these shapes, 'stock' when it has the kernel but
+ * cannot run them, 'op' when the backend has no kernel (the op's own stock path).
+ */
+function route<A extends { tile?: unknown }>(
+  kernelName: string,
+  shapes: Record<string, number[] | undefined>,
+  attrs: A,
+  check: (shapes: never, attrs: A, limits: KernelLimits) => Support,
+  op: string,
+): { mode: 'op' | 'stock'; attrs: A } {
+  const limits = backendLimits();
+  if (limits == null || tf.getKernel(kernelName, tf.getBackend()) == null) return { mode: 'op', attrs };
+  if (attrs.tile != null && !check(shapes as never, attrs, limits).supported) {
+    warnOnce(`${op}: the planned tile does not fit this device or input; using the default tile`);
+    attrs = { ...attrs, tile: undefined };
+  }
+  const support = check(shapes as never, attrs, limits);
+  if (support.supported) return { mode: 'op', attrs };
+  warnOnce(`${op}: the fused kernel cannot run this site here (${support.reason}); using stock ops`);
+  return { mode: 'stock', attrs };
+}
+
+const shapeOf = (t: tf.Tensor | undefined) => t?.shape;
+
+function executeDwPw(node: GraphNode): tf.Tensor {
+  const op = FUSED_DW_PW_OP;
+  const r = readRoles(op, node, DW_PW_ROLES);
+  const planned = {
+    strides: stridesOf(op, node),
+    pad: paddingOf(op, node),
+    dwActivation: activation(op, node, 'dw_activation'),
+    dwLeakyreluAlpha: number(node, 'dw_leakyrelu_alpha', 0.2),
+    pwActivation: activation(op, node, 'pw_activation'),
+    pwLeakyreluAlpha: number(node, 'pw_leakyrelu_alpha', 0.2),
+    tile: tileOf(node),
+  };
+  return tf.tidy(() => {
+    const shapes = {
+      x: shapeOf(r.x),
+      dwFilter: shapeOf(r.dw_filter),
+      pwFilter: shapeOf(r.pw_filter),
+      dwBias: shapeOf(r.dw_bias),
+      dwPreluActivationWeights: shapeOf(r.dw_prelu),
+      pwBias: shapeOf(r.pw_bias),
+      pwPreluActivationWeights: shapeOf(r.pw_prelu),
+    };
+    const { mode, attrs } = route(FusedDepthwisePointwiseConv2D, shapes, planned, isDwPwSupported, op);
+    if (mode === 'stock') {
+      const hidden = stockDepthwise(
+        r.x as tf.Tensor4D,
+        r.dw_filter as tf.Tensor4D,
+        attrs.strides,
+        attrs.pad,
+        undefined,
+        {
+          bias: r.dw_bias,
+          activation: attrs.dwActivation,
+          preluWeights: r.dw_prelu,
+          leakyreluAlpha: attrs.dwLeakyreluAlpha,
+        },
+      );
+      return stockPointwise(hidden, r.pw_filter!, {
+        bias: r.pw_bias,
+        activation: attrs.pwActivation,
+        preluWeights: r.pw_prelu,
+        leakyreluAlpha: attrs.pwLeakyreluAlpha,
+      });
+    }
+    return depthwisePointwiseConv2d({
+      x: r.x as tf.Tensor4D,
+      dwFilter: r.dw_filter as tf.Tensor4D,
+      pwFilter: r.pw_filter!,
+      dwBias: r.dw_bias,
+      dwPreluActivationWeights: r.dw_prelu,
+      pwBias: r.pw_bias,
+      pwPreluActivationWeights: r.pw_prelu,
+      ...attrs,
+    });
+  });
+}
+
+function executePwDw(node: GraphNode): tf.Tensor {
+  const op = FUSED_PW_DW_OP;
+  const r = readRoles(op, node, PW_DW_ROLES);
+  const planned = {
+    strides: stridesOf(op, node),
+    pad: paddingOf(op, node),
+    pwActivation: activation(op, node, 'pw_activation'),
+    pwLeakyreluAlpha: number(node, 'pw_leakyrelu_alpha', 0.2),
+    dwActivation: activation(op, node, 'dw_activation'),
+    dwLeakyreluAlpha: number(node, 'dw_leakyrelu_alpha', 0.2),
+    tile: tileOf(node),
+  };
+  return tf.tidy(() => {
+    const shapes = {
+      x: shapeOf(r.x),
+      pwFilter: shapeOf(r.pw_filter),
+      dwFilter: shapeOf(r.dw_filter),
+      pwBias: shapeOf(r.pw_bias),
+      pwPreluActivationWeights: shapeOf(r.pw_prelu),
+      dwBias: shapeOf(r.dw_bias),
+      dwPreluActivationWeights: shapeOf(r.dw_prelu),
+    };
+    const { mode, attrs } = route(FusedPointwiseDepthwiseConv2D, shapes, planned, isPwDwSupported, op);
+    if (mode === 'stock') {
+      const expanded = stockPointwise(r.x as tf.Tensor4D, r.pw_filter!, {
+        bias: r.pw_bias,
+        activation: attrs.pwActivation,
+        preluWeights: r.pw_prelu,
+        leakyreluAlpha: attrs.pwLeakyreluAlpha,
+      });
+      return stockDepthwise(expanded, r.dw_filter as tf.Tensor4D, attrs.strides, attrs.pad, undefined, {
+        bias: r.dw_bias,
+        activation: attrs.dwActivation,
+        preluWeights: r.dw_prelu,
+        leakyreluAlpha: attrs.dwLeakyreluAlpha,
+      });
+    }
+    return pointwiseDepthwiseConv2d({
+      x: r.x as tf.Tensor4D,
+      pwFilter: r.pw_filter!,
+      dwFilter: r.dw_filter as tf.Tensor4D,
+      pwBias: r.pw_bias,
+      pwPreluActivationWeights: r.pw_prelu,
+      dwBias: r.dw_bias,
+      dwPreluActivationWeights: r.dw_prelu,
+      ...attrs,
+    });
+  });
+}
+
+/**
+ * Registers the executors of `FusedDwPwConv2D` and `FusedPwDwConv2D` with
+ * tfjs-converter. `loadGraphModel` of this package calls it; call it yourself
+ * before `tf.loadGraphModel` of artifacts from `fuseGraphModelArtifacts`.
+ * Idempotent.
+ */
+export function registerFusedOps(): void {
+  registerOp(FUSED_DW_PW_OP, executeDwPw);
+  registerOp(FUSED_PW_DW_OP, executePwDw);
+}

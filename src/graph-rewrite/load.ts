@@ -1,0 +1,112 @@
+/**
+ * `loadGraphModel`: tfjs's `loadGraphModel` with the graph rewritten before
+ * tfjs parses it (an IOHandler wrapper, the public hook). Returns the
+ * ordinary `GraphModel` with the fusion report attached as `model.fusion`.
+ */
+
+import * as tf from '@tensorflow/tfjs-core';
+import { GraphModel, loadGraphModel as tfLoadGraphModel } from '@tensorflow/tfjs-converter';
+
+import { CONSERVATIVE_PROFILE, DeviceProfile, deviceProfileFromLimits } from '../planner';
+import { backendLimits } from '../ops/op_util';
+import { registerFusedOps } from './executors';
+import { FuseOptions, fuseGraphModelArtifacts } from './fuse';
+import { FusionReport } from './report';
+
+export interface FusedLoadOptions extends tf.io.LoadOptions, FuseOptions {}
+
+/** A GraphModel whose graph runs the chosen sites fused; `fusion` says which and why. */
+export type FusedGraphModel = GraphModel & { readonly fusion: FusionReport };
+
+/** Reads a weight stream (LoadOptions.streamWeights) into one buffer: the rewrite needs the values. */
+async function readWeightStream(stream: ReadableStream<ArrayBuffer>): Promise<ArrayBuffer> {
+  const reader = stream.getReader();
+  const chunks: Uint8Array[] = [];
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(new Uint8Array(value));
+  }
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
+  let offset = 0;
+  for (const c of chunks) {
+    out.set(c, offset);
+    offset += c.byteLength;
+  }
+  return out.buffer;
+}
+
+/**
+ * The profile to plan for when none is given: the current backend's WebGPU
+ * limits with the conservative throughput figures, or the conservative
+ * profile when the backend is not WebGPU.
+ */
+export function defaultProfile(): DeviceProfile {
+  const limits = backendLimits();
+  return limits == null ? CONSERVATIVE_PROFILE : deviceProfileFromLimits(limits);
+}
+
+function withRewrite(
+  handler: tf.io.IOHandler,
+  options: FuseOptions,
+  onReport: (r: FusionReport) => void,
+): tf.io.IOHandler {
+  if (handler.load == null) throw new Error('loadGraphModel: the IOHandler has no load method');
+  return {
+    ...handler,
+    load: async () => {
+      const artifacts = await handler.load!();
+      if (artifacts.weightData == null && artifacts.getWeightStream != null) {
+        artifacts.weightData = await readWeightStream(artifacts.getWeightStream());
+        delete artifacts.getWeightStream;
+      }
+      const { artifacts: fused, report } = fuseGraphModelArtifacts(artifacts, options);
+      onReport(report);
+      return fused;
+    },
+  };
+}
+
+/**
+ * Loads a graph model like `tf.loadGraphModel(url | IOHandler, options)` and
+ * rewrites its DW→PW / PW→DW sites into fused ops before tfjs parses it.
+ * `options` takes tfjs's LoadOptions plus `plan`, `profile`, `inputShape`
+ * and `keep` (see FuseOptions). Registers the fused ops first. Set the
+ * backend before loading: weights become tensors of the current backend.
+ */
+export async function loadGraphModel(
+  modelUrl: string | tf.io.IOHandler,
+  options: FusedLoadOptions = {},
+): Promise<FusedGraphModel> {
+  registerFusedOps();
+  const { plan, profile, inputShape, keep, measured, tiles, ...loadOptions } = options;
+  const fuseOptions: FuseOptions = {
+    plan,
+    profile: profile ?? defaultProfile(),
+    inputShape,
+    keep,
+    measured,
+    tiles,
+  };
+  let report: FusionReport | undefined;
+  const onReport = (r: FusionReport) => (report = r);
+  let model: GraphModel;
+  if (typeof modelUrl === 'string') {
+    // tfjs's own URL routing (http, file://, indexeddb://, TF Hub ...), each handler wrapped.
+    const io = tf.io;
+    const routed = {
+      ...io,
+      getLoadHandlers: (url: string | string[], o?: tf.io.LoadOptions) =>
+        io.getLoadHandlers(url, o).map((h) => withRewrite(h, fuseOptions, onReport)),
+      browserHTTPRequest: (path: string, o?: tf.io.LoadOptions) =>
+        withRewrite(io.browserHTTPRequest(path, o), fuseOptions, onReport),
+      http: (path: string, o?: tf.io.LoadOptions) => withRewrite(io.http(path, o), fuseOptions, onReport),
+    };
+    model = await tfLoadGraphModel(modelUrl, loadOptions, routed as typeof tf.io);
+  } else {
+    model = await tfLoadGraphModel(withRewrite(modelUrl, fuseOptions, onReport), loadOptions);
+  }
+  if (report == null) throw new Error('loadGraphModel: the model was loaded without the rewrite');
+  Object.defineProperty(model, 'fusion', { value: report, enumerable: true });
+  return model as FusedGraphModel;
+}

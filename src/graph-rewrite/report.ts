@@ -1,0 +1,83 @@
+/**
+ * The fusion report: every candidate site of the model with its decision
+ * and the reason, the counts, what was replaced, and the planner's plan.
+ * Plain JSON; `explainFusion(report)` renders it for people.
+ */
+
+import { FusionPlan, explain } from '../planner';
+import { Tile } from './legality';
+import { SiteKind } from './match';
+
+export interface SiteReport {
+  id: string;
+  kind: SiteKind;
+  /** The convolution nodes of the site, in order. */
+  convs: string[];
+  /** Every node the fused node replaces (dw/pw sites), last = the fused node's name. */
+  nodes: string[];
+  /** The fused node's name (the site's last node). */
+  output?: string;
+  /** Structurally fusable and supported by the fused kernel on the planned device. */
+  legal: boolean;
+  decision: 'fused' | 'unfused';
+  reason: string;
+  /** What was folded into the stages (BatchNorm, bias, activation forms, Pad). */
+  folds: string[];
+  /** Site input and output shapes used for planning. */
+  inShape?: number[];
+  outShape?: number[];
+  tile?: Tile;
+  predicted?: { unfusedMs: number; fusedMs: number; savingMs: number };
+}
+
+export interface KindCounts {
+  found: number;
+  legal: number;
+  fused: number;
+}
+
+export interface FusionReport {
+  policy: 'auto' | 'all' | 'none' | 'saved plan';
+  /** Name of the device profile planned for. */
+  profile: string;
+  /** Concrete input shapes planned for, by input node. */
+  inputShapes: Record<string, number[]>;
+  counts: Record<SiteKind, KindCounts>;
+  sites: SiteReport[];
+  /** Removed node → the fused node that now computes past it. */
+  replaced: Record<string, string>;
+  addedWeights: string[];
+  removedWeights: string[];
+  warnings: string[];
+  /** The planner's plan (policy 'auto' / 'all'), or the saved plan used. */
+  plan?: FusionPlan;
+}
+
+/** The report as text: counts, one line per site, then the planner's table. */
+export function explainFusion(report: FusionReport): string {
+  const lines: string[] = [];
+  const c = report.counts;
+  lines.push(
+    `Graph fusion, policy '${report.policy}', device '${report.profile}', inputs ` +
+      Object.entries(report.inputShapes)
+        .map(([name, shape]) => `${name} [${shape.join(',')}]`)
+        .join(', '),
+  );
+  lines.push(
+    `DW->PW: ${c.dwpw.found} found, ${c.dwpw.legal} legal, ${c.dwpw.fused} fused; ` +
+      `PW->DW: ${c.pwdw.found} found, ${c.pwdw.legal} legal, ${c.pwdw.fused} fused; ` +
+      `PW->DW->PW: ${c.pwdwpw.found} found (not rewritten: no fused kernel yet)`,
+  );
+  for (const w of report.warnings) lines.push(`warning: ${w}`);
+  lines.push('');
+  for (const site of report.sites) {
+    const saving = site.predicted ? ` saving ${site.predicted.savingMs.toFixed(4)} ms` : '';
+    lines.push(`${site.decision === 'fused' ? 'FUSED  ' : 'unfused'} ${site.id}${saving}`);
+    lines.push(`        ${site.reason}`);
+    for (const fold of site.folds) lines.push(`        fold: ${fold}`);
+  }
+  if (report.plan != null) {
+    lines.push('', explain(report.plan));
+  }
+  return lines.join('\n') + '\n';
+}

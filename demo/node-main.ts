@@ -1,24 +1,103 @@
 /**
- * `npm start`: runs a MobileNetV2-style depthwise 3x3 + pointwise 1x1 pair on
- * stock `webgpu` and on `webgpu-fused` under Node+Dawn, checks that both
- * agree with the cpu backend and prints wall-clock timings side by side.
+ * `npm start`: the main job. Loads the bundled real model (nsfwjs
+ * MobileNetV2 1.4, models/mobilenet_v2_mid), rewrites it for fusion, runs it
+ * on `webgpu-fused` and on stock `webgpu` under Node+Dawn, checks the fused
+ * outputs (logits and every fused site) against stock, and prints the fusion
+ * plan and the timings side by side.
+ *
+ *   node scripts/demo.mjs [--runs N] [--batch B] [--plan auto|all|none] [--autotune]
  */
 
 import '../scripts/dawn_prelude';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import '../src/index';
+import { GraphModel, loadGraphModel as tfLoadGraphModel } from '@tensorflow/tfjs-converter';
+import { readFileSync } from 'node:fs';
+
+import { BACKEND_NAME } from '../src/index';
+import { explainFusion, loadGraphModel } from '../src/graph-rewrite/index';
+import { autotune, deviceProfileFromLimits, H100_LIKE_PROFILE } from '../src/planner/index';
+import { makeSiteTimer } from '../src/ops/site_timer';
+import { kernelLimitsOf } from '../src/kernels/fused_conv_util';
+import { WebGPUFusedBackend } from '../src/backend/webgpu_fused_backend';
 
 const NO_ADAPTER_EXIT = 3;
+const MODEL_DIR = 'models/mobilenet_v2_mid';
 
-function seeded(size: number, seed: number): Float32Array {
-  const out = new Float32Array(size);
-  let s = seed;
-  for (let i = 0; i < size; i++) {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    out[i] = s / 2 ** 32 - 0.5;
+const argv = process.argv.slice(2);
+const flag = (name: string) => argv.includes(`--${name}`);
+const option = (name: string, fallback: string) => {
+  const at = argv.indexOf(`--${name}`);
+  return at >= 0 ? argv[at + 1] : fallback;
+};
+
+const step = (message: string) => console.log(`demo: ${message}`);
+
+function fileHandler(dir: string): tf.io.IOHandler {
+  const modelJson = JSON.parse(readFileSync(`${dir}/model.json`, 'utf8'));
+  return {
+    load: async () =>
+      tf.io.getModelArtifactsForJSON(modelJson, async (manifest) => {
+        const specs = manifest.flatMap((group) => group.weights);
+        const data = Buffer.concat(
+          manifest.flatMap((group) => group.paths.map((p) => readFileSync(`${dir}/${p}`))),
+        );
+        return [specs, new Uint8Array(data).buffer];
+      }),
+  };
+}
+
+/** A smooth synthetic photo-like image in [0, 1] (not uniform noise). */
+function smoothImage([n, h, w, c]: number[]): Float32Array {
+  const data = new Float32Array(n * h * w * c);
+  let i = 0;
+  for (let b = 0; b < n; b++)
+    for (let y = 0; y < h; y++)
+      for (let x = 0; x < w; x++)
+        for (let ch = 0; ch < c; ch++)
+          data[i++] = 0.5 + 0.45 * Math.sin((x + 5 * b) / 11 + ch) * Math.cos((y - 3 * ch) / 17);
+  return data;
+}
+
+/** The node feeding Softmax: logits compare meaningfully where probabilities saturate. */
+function logitsNode(dir: string): string {
+  const nodes = JSON.parse(readFileSync(`${dir}/model.json`, 'utf8')).modelTopology.node as Array<{
+    op: string;
+    input: string[];
+  }>;
+  return nodes.find((n) => n.op === 'Softmax')!.input[0];
+}
+
+async function runOnce(model: GraphModel, input: tf.Tensor, names: string[]): Promise<Float32Array[]> {
+  const outputs = model.execute(input, names) as tf.Tensor[];
+  const values = await Promise.all(outputs.map((t) => t.data() as Promise<Float32Array>));
+  tf.dispose(outputs);
+  return values;
+}
+
+async function medianWallMs(model: GraphModel, input: tf.Tensor, runs: number): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const start = performance.now();
+    const y = model.execute(input) as tf.Tensor;
+    await y.data();
+    times.push(performance.now() - start);
+    y.dispose();
   }
-  return out;
+  times.sort((a, b) => a - b);
+  return times[times.length >> 1];
+}
+
+function compare(a: Float32Array, b: Float32Array): { maxAbs: number; maxRel: number; finite: boolean } {
+  let maxAbs = 0;
+  let scale = 1e-6;
+  let finite = true;
+  for (let i = 0; i < a.length; i++) {
+    finite &&= Number.isFinite(a[i]) && Number.isFinite(b[i]);
+    maxAbs = Math.max(maxAbs, Math.abs(a[i] - b[i]));
+    scale = Math.max(scale, Math.abs(b[i]));
+  }
+  return { maxAbs, maxRel: maxAbs / scale, finite };
 }
 
 async function main(): Promise<void> {
@@ -27,51 +106,131 @@ async function main(): Promise<void> {
     console.error('demo: no WebGPU adapter');
     process.exit(NO_ADAPTER_EXIT);
   }
-  const info = (adapter as unknown as { info: GPUAdapterInfo }).info;
-  console.log(`demo: adapter ${info.vendor} ${info.architecture} ${info.description ?? ''}`.trim());
+  const onCpu = (adapter as unknown as { info?: GPUAdapterInfo }).info?.architecture === 'swiftshader';
 
-  const [n, h, w, c, cout] = [1, 56, 56, 144, 24];
-  const x = seeded(n * h * w * c, 1);
-  const dw = seeded(9 * c, 2);
-  const pw = seeded(c * cout, 3);
-  const bias = seeded(c, 4);
-  const pair = () =>
-    tf.tidy(() => {
-      const hidden = tf.fused.depthwiseConv2d({
-        x: tf.tensor4d(x, [n, h, w, c]),
-        filter: tf.tensor4d(dw, [3, 3, c, 1]),
-        strides: 1,
-        pad: 'same',
-        bias: tf.tensor1d(bias),
-        activation: 'relu6',
-      });
-      return tf.conv2d(hidden, tf.tensor4d(pw, [1, 1, c, cout]), 1, 'valid');
+  const runs = Number(option('runs', onCpu ? '3' : '30'));
+  const batch = Number(option('batch', '1'));
+  const policy = option('plan', 'auto') as 'auto' | 'all' | 'none';
+  const shape = [batch, 224, 224, 3];
+
+  const info = (adapter as unknown as { info?: GPUAdapterInfo }).info;
+  step(
+    `adapter: ${[info?.vendor, info?.architecture, info?.device, info?.description].filter(Boolean).join(' ')}`,
+  );
+  if (!(await tf.setBackend(BACKEND_NAME)) || !(await tf.setBackend('webgpu'))) {
+    throw new Error('demo: the WebGPU backends failed to initialize');
+  }
+
+  step(`loading ${MODEL_DIR} (stock, on webgpu)...`);
+  const stock = await tfLoadGraphModel(fileHandler(MODEL_DIR));
+  const stockInput = tf.tensor(smoothImage(shape), shape);
+
+  await tf.setBackend(BACKEND_NAME);
+  const fusedBackend = tf.backend() as WebGPUFusedBackend;
+  const profile = deviceProfileFromLimits(kernelLimitsOf(fusedBackend.limits), {}, H100_LIKE_PROFILE);
+  let measured;
+  if (flag('autotune')) {
+    step('autotuning: timing each site stock vs fused on this device (slow on a CPU adapter)...');
+    const probe = await loadGraphModel(fileHandler(MODEL_DIR), { plan: 'auto', profile, inputShape: shape });
+    const info = fusedBackend.adapterDescription;
+    measured = await autotune(probe.fusion.plan!, makeSiteTimer(), {
+      deviceKey: `${info.vendor}/${info.architecture}/${info.device}/${info.description}`,
+      onProgress: (done, total) => step(`  autotune ${done}/${total}`),
     });
+    probe.dispose();
+  }
+  step(`loading ${MODEL_DIR} rewritten with plan '${policy}' (on ${BACKEND_NAME})...`);
+  const fused = await loadGraphModel(fileHandler(MODEL_DIR), {
+    plan: policy,
+    profile,
+    inputShape: shape,
+    measured,
+  });
+  const fusedInput = tf.tensor(smoothImage(shape), shape);
+  console.log('\n' + explainFusion(fused.fusion));
 
-  const results: Record<string, { values: Float32Array; medianMs: number }> = {};
-  for (const backend of ['cpu', 'webgpu', 'webgpu-fused']) {
-    if (!(await tf.setBackend(backend))) throw new Error(`demo: backend ${backend} failed to initialize`);
-    const times: number[] = [];
-    let values: Float32Array = new Float32Array();
-    for (let i = 0; i < (backend === 'cpu' ? 3 : 20); i++) {
-      const start = performance.now();
-      const y = pair();
-      values = (await y.data()) as Float32Array;
-      times.push(performance.now() - start);
-      y.dispose();
-    }
-    times.sort((a, b) => a - b);
-    results[backend] = { values, medianMs: times[Math.floor(times.length / 2)] };
+  const fusedSites = fused.fusion.sites.filter((s) => s.decision === 'fused' && s.output != null);
+  const names = [logitsNode(MODEL_DIR), ...fusedSites.map((s) => s.output!)];
+  step(`first inference, stock (compiles shaders)...`);
+  await tf.setBackend('webgpu');
+  let start = performance.now();
+  const stockValues = await runOnce(stock, stockInput, names);
+  const stockFirst = performance.now() - start;
+  step(`first inference, fused (compiles shaders)...`);
+  await tf.setBackend(BACKEND_NAME);
+  start = performance.now();
+  const fusedValues = await runOnce(fused, fusedInput, names);
+  const fusedFirst = performance.now() - start;
+
+  let worst = 0;
+  for (let i = 0; i < names.length; i++) {
+    const { maxRel, finite } = compare(fusedValues[i], stockValues[i]);
+    if (!finite) throw new Error(`demo: non-finite values at ${names[i]}`);
+    worst = Math.max(worst, maxRel);
   }
-  const reference = results.cpu.values;
-  console.log(`demo: DW 3x3 + PW 1x1 on [${n},${h},${w},${c}] -> ${cout} channels`);
-  console.log('backend        median wall ms   max |diff| vs cpu');
-  for (const [backend, { values, medianMs }] of Object.entries(results)) {
-    let worst = 0;
-    values.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - reference[i]))));
-    console.log(`${backend.padEnd(14)} ${medianMs.toFixed(2).padStart(14)}   ${worst.toExponential(2)}`);
-    if (!(worst < 1e-3)) throw new Error(`demo: ${backend} disagrees with cpu`);
-  }
+  const logits = compare(fusedValues[0], stockValues[0]);
+  const top = (v: Float32Array) =>
+    Array.from(v.slice(0, v.length / batch))
+      .map((p, i) => [p, i])
+      .sort((a, b) => b[0] - a[0])[0][1];
+  step(
+    `check vs stock webgpu: logits max |diff| ${logits.maxAbs.toExponential(2)} (rel ${logits.maxRel.toExponential(2)}), ` +
+      `worst of ${fusedSites.length} fused site outputs rel ${worst.toExponential(2)}, top class ${top(fusedValues[0])} vs ${top(stockValues[0])}`,
+  );
+  if (!(worst < 1e-3) || top(fusedValues[0]) !== top(stockValues[0]))
+    throw new Error('demo: fused outputs differ from stock');
+
+  step(`timing ${runs} inferences each (median wall: execute + readback)...`);
+  await tf.setBackend('webgpu');
+  const stockWall = await medianWallMs(stock, stockInput, runs);
+  const stockProfile = await tf.profile(async () => {
+    const y = stock.execute(stockInput) as tf.Tensor;
+    await y.data();
+    y.dispose();
+  });
+  await tf.setBackend(BACKEND_NAME);
+  const fusedWall = await medianWallMs(fused, fusedInput, runs);
+  const fusedProfile = await tf.profile(async () => {
+    const y = fused.execute(fusedInput) as tf.Tensor;
+    await y.data();
+    y.dispose();
+  });
+  type Profile = Awaited<ReturnType<typeof tf.profile>>;
+  const kernels = (p: Profile, backend: string) =>
+    p.kernels.filter((k) => tf.getKernel(k.name, backend) != null);
+  // A kernel's extraInfo lists one "Program: ms" per GPU dispatch it made.
+  const dispatches = (p: Profile, backend: string) =>
+    kernels(p, backend).reduce(
+      (a, k) =>
+        a +
+        String(k.extraInfo ?? '')
+          .split(',')
+          .filter((e) => e.includes(':')).length,
+      0,
+    );
+  const gpuMs = (p: Profile, backend: string) =>
+    kernels(p, backend).reduce((a, k) => a + (k.kernelTimeMs as number), 0);
+
+  console.log(
+    `\nmobilenet_v2_mid, input [${shape.join(',')}], ${onCpu ? 'SwiftShader (CPU) adapter: timings are not GPU figures' : 'GPU adapter'}`,
+  );
+  console.log('                    stock webgpu   webgpu-fused');
+  console.log(
+    `GPU dispatches      ${String(dispatches(stockProfile, 'webgpu')).padStart(12)}   ${String(dispatches(fusedProfile, BACKEND_NAME)).padStart(12)}`,
+  );
+  console.log(
+    `GPU ms (profiled)   ${gpuMs(stockProfile, 'webgpu').toFixed(3).padStart(12)}   ${gpuMs(fusedProfile, BACKEND_NAME).toFixed(3).padStart(12)}`,
+  );
+  console.log(
+    `wall ms (median)    ${stockWall.toFixed(3).padStart(12)}   ${fusedWall.toFixed(3).padStart(12)}`,
+  );
+  console.log(
+    `first inference ms  ${stockFirst.toFixed(0).padStart(12)}   ${fusedFirst.toFixed(0).padStart(12)}`,
+  );
+
+  tf.dispose([stockInput, fusedInput]);
+  stock.dispose();
+  fused.dispose();
 }
 
 main().then(

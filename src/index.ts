@@ -60,5 +60,28 @@ export type {
   PlanChoice,
   SiteReport,
 } from './graph-rewrite';
-export { CONSERVATIVE_PROFILE, H100_LIKE_PROFILE, deviceProfileFromLimits } from './planner';
-export type { DeviceProfile, FusionPlan } from './planner';
+
+// Planner (src/planner): profiles, plans, explain, on-device autotuning and calibration.
+export {
+  CONSERVATIVE_PROFILE,
+  H100_LIKE_PROFILE,
+  autotune,
+  deviceProfileFromLimits,
+  explain,
+  fileCache,
+  localStorageCache,
+  memoryCache,
+  planFusions,
+} from './planner';
+export type {
+  AutotuneCache,
+  AutotuneOptions,
+  DeviceProfile,
+  FusionPlan,
+  MeasuredSite,
+  PlannerGraph,
+  SitePlan,
+} from './planner';
+export { makeSiteTimer } from './ops/site_timer';
+export type { SiteTimerOptions } from './ops/site_timer';
+export { calibrate } from './ops/device_probe';

@@ -18,14 +18,15 @@ import { readFileSync, writeFileSync } from 'node:fs';
 
 import '../../src/index'; // registers webgpu-fused
 import { loadGraphModel } from '../../src/graph-rewrite/index';
-import { deviceProfileFromLimits, H100_LIKE_PROFILE } from '../../src/planner/index';
+import { autotune, deviceProfileFromLimits, H100_LIKE_PROFILE } from '../../src/planner/index';
+import { makeSiteTimer } from '../../src/ops/site_timer';
 import { kernelLimitsOf } from '../../src/kernels/fused_conv_util';
 import { deviceDescription, gpuTime, median, parseArgs, quantile, wallMs } from '../util';
 
 const args = parseArgs(process.argv.slice(2));
 const MODELS = (args.models ?? 'mobilenet_v2_mid,posenet,blazeface,handskeleton').split(',');
 const BATCHES = (args.batches ?? '1,8').split(',').map(Number);
-const PLANS = (args.plans ?? 'all,auto').split(',') as Array<'all' | 'auto' | 'none'>;
+const PLANS = (args.plans ?? 'all,auto,tuned').split(',') as Array<'all' | 'auto' | 'none' | 'tuned'>;
 const ROUNDS = Number(args.rounds ?? 20);
 const WARMUP = Number(args.warmup ?? 30);
 const WALL_RUNS = Number(args['wall-runs'] ?? 30);
@@ -96,7 +97,7 @@ async function makeRunner(
   return { label, backend, model, input, run } as Runner;
 }
 
-async function measureModel(name: string, batch: number) {
+async function measureModel(name: string, batch: number, device: string) {
   const dir = `models/${name}`;
   const shape = inputShapeOf(dir, batch);
   if (shape[0] !== batch) return null; // fixed-batch model: only its own batch
@@ -110,7 +111,23 @@ async function measureModel(name: string, batch: number) {
   const profile = deviceProfileFromLimits(limits, {}, H100_LIKE_PROFILE);
   const reports: Record<string, unknown> = {};
   for (const plan of PLANS) {
-    const model = await loadGraphModel(fileHandler(dir), { plan, profile, inputShape: shape });
+    // 'tuned': the planner deciding from on-device autotuning instead of its model.
+    let measured;
+    let tuneMs = 0;
+    if (plan === 'tuned') {
+      const start = performance.now();
+      const probe = await loadGraphModel(fileHandler(dir), { plan: 'auto', profile, inputShape: shape });
+      measured = await autotune(probe.fusion.plan!, makeSiteTimer(), { deviceKey: device });
+      probe.dispose();
+      tuneMs = performance.now() - start;
+    }
+    const model = await loadGraphModel(fileHandler(dir), {
+      plan: plan === 'tuned' ? 'auto' : plan,
+      profile,
+      inputShape: shape,
+      measured,
+    });
+    if (plan === 'tuned') reports.tuneMs = tuneMs;
     reports[plan] = { counts: model.fusion.counts, plan: model.fusion.plan?.totals ?? null };
     runners.push(await makeRunner(`fused:${plan}`, 'webgpu-fused', model, shape, data));
   }
@@ -210,7 +227,7 @@ async function main() {
   const results = [];
   for (const batch of BATCHES) {
     for (const name of MODELS) {
-      const r = await measureModel(name, batch);
+      const r = await measureModel(name, batch, device);
       if (r == null) continue;
       results.push(r);
       const parts = Object.keys(r.pairedGpuRatio).map(

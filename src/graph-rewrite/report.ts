@@ -79,5 +79,25 @@ export function explainFusion(report: FusionReport): string {
   if (report.plan != null) {
     lines.push('', explain(report.plan));
   }
-  return lines.join('\n') + '\n';
+  return shortenScopes(
+    lines.join('\n') + '\n',
+    report.sites.flatMap((site) => site.nodes),
+  );
+}
+
+/**
+ * Converted models name nodes by long scope paths shared by every node
+ * (`StatefulPartitionedCall/.../MobilenetV2/`); the text shows that common
+ * scope once and `…/` in its place.
+ */
+function shortenScopes(text: string, names: string[]): string {
+  if (names.length < 2) return text;
+  let prefix = names[0].slice(0, names[0].lastIndexOf('/') + 1);
+  for (const name of names) {
+    while (prefix !== '' && !name.startsWith(prefix)) {
+      prefix = prefix.slice(0, prefix.lastIndexOf('/', prefix.length - 2) + 1);
+    }
+  }
+  if (prefix.length < 16) return text;
+  return `(node names below start with ${prefix})\n` + text.split(prefix).join('…/');
 }

@@ -3,9 +3,9 @@
  * current backend and returns their timings for `profileFromMeasurements`.
  * Streaming (memory-bound) elementwise kernels at three sizes give the
  * bandwidth, runs of tiny dispatches the per-dispatch overhead, and a large
- * matrix product the FLOP rate. Each probe is timed as batches of
- * back-to-back dispatches by wall clock (timestamps are quantized in
- * browsers), median of `rounds`.
+ * matrix product the FLOP rate. Kernels are timed with timestamp queries
+ * where available, dispatch runs as batches of back-to-back dispatches by
+ * wall clock; medians of `rounds`.
  */
 
 import * as tf from '@tensorflow/tfjs-core';
@@ -32,6 +32,26 @@ async function batchMs(run: () => tf.Tensor, repeats: number, rounds: number): P
   return median(samples);
 }
 
+/**
+ * GPU time of one kernel from timestamp queries where the device has them
+ * (the dispatch overhead would hide a fast GPU's bandwidth), else wall time
+ * of back-to-back batches.
+ */
+async function kernelMs(run: () => tf.Tensor, rounds: number): Promise<number> {
+  const warm = run();
+  await warm.data();
+  warm.dispose();
+  const samples: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const timing = await tf.time(() => {
+      tf.dispose(run());
+    });
+    samples.push(timing.kernelMs as number);
+  }
+  const gpuMs = median(samples);
+  return gpuMs > 0 ? gpuMs : (await batchMs(run, 10, rounds)) / 10;
+}
+
 export interface ProbeOptions {
   rounds?: number;
   /** Elements of the streaming probes (default 1M, 4M, 16M floats). */
@@ -47,9 +67,7 @@ export function measureDeviceWith(options: ProbeOptions = {}): MeasureDevice {
     const streams: { bytes: number; ms: number }[] = [];
     for (const size of options.streamSizes ?? [1 << 20, 1 << 22, 1 << 24]) {
       const x = tf.fill([size], 1.5);
-      const repeats = 10;
-      const ms = await batchMs(() => tf.relu(x), repeats, rounds);
-      streams.push({ bytes: 8 * size, ms: ms / repeats });
+      streams.push({ bytes: 8 * size, ms: await kernelMs(() => tf.relu(x), rounds) });
       x.dispose();
     }
     const tiny = tf.fill([4], 1);
@@ -61,9 +79,9 @@ export function measureDeviceWith(options: ProbeOptions = {}): MeasureDevice {
     const n = options.matmulSize ?? 1024;
     const a = tf.fill([n, n], 0.5);
     const b = tf.fill([n, n], 0.25);
-    const matmulMs = await batchMs(() => tf.matMul(a, b), 5, rounds);
+    const matmulMs = await kernelMs(() => tf.matMul(a, b), rounds);
     tf.dispose([a, b]);
-    return { streams, dispatchRuns, matmuls: [{ flops: 2 * n ** 3, ms: matmulMs / 5 }] };
+    return { streams, dispatchRuns, matmuls: [{ flops: 2 * n ** 3, ms: matmulMs }] };
   };
 }
 

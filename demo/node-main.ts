@@ -20,6 +20,7 @@ import { autotune, deviceProfileFromLimits, H100_LIKE_PROFILE } from '../src/pla
 import { makeSiteTimer } from '../src/ops/site_timer';
 import { kernelLimitsOf } from '../src/kernels/fused_conv_util';
 import { WebGPUFusedBackend } from '../src/backend/webgpu_fused_backend';
+import { gpuTime, median, wallMs } from '../bench/util';
 
 const NO_ADAPTER_EXIT = 3;
 const MODEL_DIR = 'models/mobilenet_v2_mid';
@@ -73,19 +74,6 @@ async function runOnce(model: GraphModel, input: tf.Tensor, names: string[]): Pr
   const values = await Promise.all(outputs.map((t) => t.data() as Promise<Float32Array>));
   tf.dispose(outputs);
   return values;
-}
-
-async function medianWallMs(model: GraphModel, input: tf.Tensor, runs: number): Promise<number> {
-  const times: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const start = performance.now();
-    const y = model.execute(input) as tf.Tensor;
-    await y.data();
-    times.push(performance.now() - start);
-    y.dispose();
-  }
-  times.sort((a, b) => a - b);
-  return times[times.length >> 1];
 }
 
 function compare(a: Float32Array, b: Float32Array): { maxAbs: number; maxRel: number; finite: boolean } {
@@ -180,53 +168,39 @@ async function main(): Promise<void> {
   if (!(worst < 1e-3) || top(fusedValues[0]) !== top(stockValues[0]))
     throw new Error('demo: fused outputs differ from stock');
 
-  step(`timing ${runs} inferences each (median wall: execute + readback)...`);
-  await tf.setBackend('webgpu');
-  const stockWall = await medianWallMs(stock, stockInput, runs);
-  const stockProfile = await tf.profile(async () => {
-    const y = stock.execute(stockInput) as tf.Tensor;
-    await y.data();
-    y.dispose();
-  });
-  await tf.setBackend(BACKEND_NAME);
-  const fusedWall = await medianWallMs(fused, fusedInput, runs);
-  const fusedProfile = await tf.profile(async () => {
-    const y = fused.execute(fusedInput) as tf.Tensor;
-    await y.data();
-    y.dispose();
-  });
-  type Profile = Awaited<ReturnType<typeof tf.profile>>;
-  const kernels = (p: Profile, backend: string) =>
-    p.kernels.filter((k) => tf.getKernel(k.name, backend) != null);
-  // A kernel's extraInfo lists one "Program: ms" per GPU dispatch it made.
-  const dispatches = (p: Profile, backend: string) =>
-    kernels(p, backend).reduce(
-      (a, k) =>
-        a +
-        String(k.extraInfo ?? '')
-          .split(',')
-          .filter((e) => e.includes(':')).length,
-      0,
-    );
-  const gpuMs = (p: Profile, backend: string) =>
-    kernels(p, backend).reduce((a, k) => a + (k.kernelTimeMs as number), 0);
+  step(`timing ${runs} inferences each, stock and fused alternating (median wall: execute + readback)...`);
+  const runStock = () => stock.execute(stockInput) as tf.Tensor;
+  const runFused = () => fused.execute(fusedInput) as tf.Tensor;
+  const wall = { stock: [] as number[], fused: [] as number[] };
+  const gpu = { stock: [] as number[], fused: [] as number[] };
+  let dispatches = { stock: 0, fused: 0 };
+  for (let i = 0; i < runs; i++) {
+    await tf.setBackend('webgpu');
+    wall.stock.push(await wallMs(runStock));
+    await tf.setBackend(BACKEND_NAME);
+    wall.fused.push(await wallMs(runFused));
+  }
+  for (let i = 0; i < Math.min(runs, 5); i++) {
+    await tf.setBackend('webgpu');
+    const s = await gpuTime(runStock);
+    await tf.setBackend(BACKEND_NAME);
+    const f = await gpuTime(runFused);
+    gpu.stock.push(s.kernelMs);
+    gpu.fused.push(f.kernelMs);
+    dispatches = { stock: s.dispatches, fused: f.dispatches };
+  }
 
+  const row = (label: string, a: string, b: string) =>
+    console.log(`${label.padEnd(26)}${a.padStart(14)}${b.padStart(16)}`);
   console.log(
-    `\nmobilenet_v2_mid, input [${shape.join(',')}], ${onCpu ? 'SwiftShader (CPU) adapter: timings are not GPU figures' : 'GPU adapter'}`,
+    `\nmobilenet_v2_mid, input [${shape.join(',')}], ` +
+      (onCpu ? 'SwiftShader (CPU) adapter: timings are not GPU figures' : 'GPU adapter'),
   );
-  console.log('                    stock webgpu   webgpu-fused');
-  console.log(
-    `GPU dispatches      ${String(dispatches(stockProfile, 'webgpu')).padStart(12)}   ${String(dispatches(fusedProfile, BACKEND_NAME)).padStart(12)}`,
-  );
-  console.log(
-    `GPU ms (profiled)   ${gpuMs(stockProfile, 'webgpu').toFixed(3).padStart(12)}   ${gpuMs(fusedProfile, BACKEND_NAME).toFixed(3).padStart(12)}`,
-  );
-  console.log(
-    `wall ms (median)    ${stockWall.toFixed(3).padStart(12)}   ${fusedWall.toFixed(3).padStart(12)}`,
-  );
-  console.log(
-    `first inference ms  ${stockFirst.toFixed(0).padStart(12)}   ${fusedFirst.toFixed(0).padStart(12)}`,
-  );
+  row('', 'stock webgpu', 'webgpu-fused');
+  row('GPU dispatches', String(dispatches.stock), String(dispatches.fused));
+  row('GPU ms (profiled, median)', median(gpu.stock).toFixed(3), median(gpu.fused).toFixed(3));
+  row('wall ms (median)', median(wall.stock).toFixed(3), median(wall.fused).toFixed(3));
+  row('first inference ms', stockFirst.toFixed(0), fusedFirst.toFixed(0));
 
   tf.dispose([stockInput, fusedInput]);
   stock.dispose();

@@ -52,6 +52,11 @@ async function kernelMs(run: () => tf.Tensor, rounds: number): Promise<number> {
   return gpuMs > 0 ? gpuMs : (await batchMs(run, 10, rounds)) / 10;
 }
 
+function backendMaxBinding(): number {
+  const device = (tf.backend() as unknown as { device?: GPUDevice }).device;
+  return device?.limits.maxStorageBufferBindingSize ?? 1 << 28;
+}
+
 export interface ProbeOptions {
   rounds?: number;
   /** Elements of the streaming probes (default 1M, 4M, 16M floats). */
@@ -64,11 +69,21 @@ export interface ProbeOptions {
 export function measureDeviceWith(options: ProbeOptions = {}): MeasureDevice {
   const rounds = options.rounds ?? 3;
   return async () => {
-    const streams: { bytes: number; ms: number }[] = [];
-    for (const size of options.streamSizes ?? [1 << 20, 1 << 22, 1 << 24]) {
-      const x = tf.fill([size], 1.5);
-      streams.push({ bytes: 8 * size, ms: await kernelMs(() => tf.relu(x), rounds) });
-      x.dispose();
+    // Small streams can hide under fixed costs or timer quantization on a
+    // fast device: grow the sizes until the time grows with them.
+    const maxElements = Math.floor(Math.min(backendMaxBinding(), 1 << 28) / 4);
+    let sizes = options.streamSizes ?? [1 << 20, 1 << 22, 1 << 24];
+    let streams: { bytes: number; ms: number }[] = [];
+    for (let attempt = 0; attempt < 4; attempt++) {
+      streams = [];
+      for (const size of sizes) {
+        const x = tf.fill([size], 1.5);
+        streams.push({ bytes: 8 * size, ms: await kernelMs(() => tf.relu(x), rounds) });
+        x.dispose();
+      }
+      const growing = streams.every((s, i) => i === 0 || s.ms > 1.3 * streams[i - 1].ms);
+      if (growing || sizes[sizes.length - 1] * 4 > maxElements) break;
+      sizes = sizes.map((size) => size * 4);
     }
     const tiny = tf.fill([4], 1);
     const dispatchRuns = [];

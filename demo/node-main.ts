@@ -21,6 +21,7 @@ import { makeSiteTimer } from '../src/ops/site_timer';
 import { kernelLimitsOf } from '../src/kernels/fused_conv_util';
 import { WebGPUFusedBackend } from '../src/backend/webgpu_fused_backend';
 import { gpuTime, median, wallMs } from '../bench/util';
+import { fileHandler, smoothImage } from '../scripts/model_files';
 
 const NO_ADAPTER_EXIT = 3;
 const MODEL_DIR = 'models/mobilenet_v2_mid';
@@ -33,32 +34,6 @@ const option = (name: string, fallback: string) => {
 };
 
 const step = (message: string) => console.log(`demo: ${message}`);
-
-function fileHandler(dir: string): tf.io.IOHandler {
-  const modelJson = JSON.parse(readFileSync(`${dir}/model.json`, 'utf8'));
-  return {
-    load: async () =>
-      tf.io.getModelArtifactsForJSON(modelJson, async (manifest) => {
-        const specs = manifest.flatMap((group) => group.weights);
-        const data = Buffer.concat(
-          manifest.flatMap((group) => group.paths.map((p) => readFileSync(`${dir}/${p}`))),
-        );
-        return [specs, new Uint8Array(data).buffer];
-      }),
-  };
-}
-
-/** A smooth synthetic photo-like image in [0, 1] (not uniform noise). */
-function smoothImage([n, h, w, c]: number[]): Float32Array {
-  const data = new Float32Array(n * h * w * c);
-  let i = 0;
-  for (let b = 0; b < n; b++)
-    for (let y = 0; y < h; y++)
-      for (let x = 0; x < w; x++)
-        for (let ch = 0; ch < c; ch++)
-          data[i++] = 0.5 + 0.45 * Math.sin((x + 5 * b) / 11 + ch) * Math.cos((y - 3 * ch) / 17);
-  return data;
-}
 
 /** The node feeding Softmax: logits compare meaningfully where probabilities saturate. */
 function logitsNode(dir: string): string {

@@ -70,15 +70,35 @@ function modelsTable(data) {
   return lines;
 }
 
+function plannerTable(data) {
+  const lines = [
+    'Measured saving per inference (ms, site pairs timed stock vs fused at the planner tile, medians of interleaved rounds) of each plan; regret = oracle − auto, relative to the stock model GPU time.',
+    '',
+    '| model | batch | stock model GPU ms | none | all | auto (model) | oracle (measured) | regret of auto |',
+    '|---|---|---|---|---|---|---|---|',
+  ];
+  for (const r of data.results) {
+    const s = r.savings;
+    lines.push(
+      `| ${r.model} | ${r.batch} | ${r.stockGpuMs.toFixed(3)} | 0 | ${s.all.toFixed(3)} | ${s.auto.toFixed(3)} | ${s.oracle.toFixed(3)} | ${(100 * r.regretOfAuto).toFixed(1)} % |`,
+    );
+  }
+  return lines;
+}
+
+const TITLES = { layers: 'Per-layer benchmark', models: 'Per-model benchmark', planner: 'Planner fidelity' };
+
 for (const file of files) {
   const data = JSON.parse(readFileSync(file, 'utf8'));
-  const kind = data.results?.[0]?.site != null ? 'layers' : 'models';
-  const body = kind === 'layers' ? layersTable(data) : modelsTable(data);
+  if (data.results == null) continue; // e.g. a calibrated profile
+  const first = data.results[0] ?? {};
+  const kind = first.site != null ? 'layers' : first.savings != null ? 'planner' : 'models';
+  const body = { layers: layersTable, models: modelsTable, planner: plannerTable }[kind](data);
   const md = [
-    `# ${kind === 'layers' ? 'Per-layer' : 'Per-model'} benchmark: stock tfjs-webgpu vs webgpu-fused`,
+    `# ${TITLES[kind]}: stock tfjs-webgpu vs webgpu-fused`,
     '',
     `- Date: ${data.date}`,
-    `- Device: ${data.device} (${data.backend})`,
+    `- Device: ${data.device}${data.backend ? ` (${data.backend})` : ''}`,
     `- Source: \`${file}\``,
     '',
     ...body,

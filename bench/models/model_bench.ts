@@ -14,13 +14,14 @@ import '../../scripts/dawn_prelude';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { GraphModel, loadGraphModel as tfLoadGraphModel } from '@tensorflow/tfjs-converter';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 
 import '../../src/index'; // registers webgpu-fused
 import { loadGraphModel } from '../../src/graph-rewrite/index';
 import { autotune, deviceProfileFromLimits, H100_LIKE_PROFILE } from '../../src/planner/index';
 import { makeSiteTimer } from '../../src/ops/site_timer';
 import { kernelLimitsOf } from '../../src/kernels/fused_conv_util';
+import { fileHandler, inputShapeOf, smoothImage } from '../../scripts/model_files';
 import { deviceDescription, gpuTime, median, parseArgs, quantile, wallMs } from '../util';
 
 const args = parseArgs(process.argv.slice(2));
@@ -30,48 +31,6 @@ const PLANS = (args.plans ?? 'all,auto,tuned').split(',') as Array<'all' | 'auto
 const ROUNDS = Number(args.rounds ?? 20);
 const WARMUP = Number(args.warmup ?? 30);
 const WALL_RUNS = Number(args['wall-runs'] ?? 30);
-
-/** An IOHandler over models/<name>/model.json and its weight files. */
-function fileHandler(dir: string): tf.io.IOHandler {
-  const modelJson = JSON.parse(readFileSync(`${dir}/model.json`, 'utf8'));
-  return {
-    load: async () =>
-      tf.io.getModelArtifactsForJSON(modelJson, async (manifest) => {
-        const specs = manifest.flatMap((group) => group.weights);
-        const buffers = manifest.flatMap((group) => group.paths.map((p) => readFileSync(`${dir}/${p}`)));
-        const data = new Uint8Array(Buffer.concat(buffers));
-        return [specs, data.buffer];
-      }),
-  };
-}
-
-function inputShapeOf(dir: string, batch: number): number[] {
-  const modelJson = JSON.parse(readFileSync(`${dir}/model.json`, 'utf8'));
-  const signature = modelJson.signature ?? modelJson.userDefinedMetadata?.signature;
-  const input = Object.values(signature?.inputs ?? {})[0] as
-    | { tensorShape?: { dim?: Array<{ size: string }> } }
-    | undefined;
-  let dims = input?.tensorShape?.dim?.map((d) => Number(d.size));
-  if (dims == null) {
-    const placeholder = modelJson.modelTopology.node.find((n: { op: string }) => n.op === 'Placeholder');
-    dims = placeholder.attr.shape.shape.dim.map((d: { size: string }) => Number(d.size));
-  }
-  const fixedBatch = dims![0] > 0 ? dims![0] : undefined;
-  return [fixedBatch ?? batch, ...dims!.slice(1)];
-}
-
-/** A smooth synthetic image in [0, 1]: what image models see, unlike uniform noise. */
-function smoothImage(shape: number[]): Float32Array {
-  const [n, h, w, c] = shape;
-  const data = new Float32Array(n * h * w * c);
-  let i = 0;
-  for (let b = 0; b < n; b++)
-    for (let y = 0; y < h; y++)
-      for (let x = 0; x < w; x++)
-        for (let ch = 0; ch < c; ch++)
-          data[i++] = 0.5 + 0.5 * Math.sin((x + 3 * b) / 9 + ch) * Math.cos((y - 2 * ch) / 13);
-  return data;
-}
 
 interface Runner {
   label: string;

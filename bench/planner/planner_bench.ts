@@ -15,7 +15,7 @@ import '../../scripts/dawn_prelude';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { loadGraphModel as tfLoadGraphModel } from '@tensorflow/tfjs-converter';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 
 import '../../src/index';
 import { fuseGraphModelArtifacts } from '../../src/graph-rewrite/index';
@@ -27,6 +27,7 @@ import {
   H100_LIKE_PROFILE,
   MeasuredSite,
 } from '../../src/planner/index';
+import { artifactsFromDir, inputShapeOf } from '../../scripts/model_files';
 import { deviceDescription, gpuTime, median, parseArgs } from '../util';
 
 const args = parseArgs(process.argv.slice(2));
@@ -38,34 +39,6 @@ const CASES: Array<[string, number]> = (args.cases ?? 'mobilenet_v2_mid:1,mobile
     return [name, Number(batch)];
   });
 
-function artifactsOf(dir: string): tf.io.ModelArtifacts {
-  const modelJson = JSON.parse(readFileSync(`${dir}/model.json`, 'utf8'));
-  const weightSpecs = modelJson.weightsManifest.flatMap((g: { weights: unknown[] }) => g.weights);
-  const data = Buffer.concat(
-    modelJson.weightsManifest.flatMap((g: { paths: string[] }) =>
-      g.paths.map((p) => readFileSync(`${dir}/${p}`)),
-    ),
-  );
-  return {
-    modelTopology: modelJson.modelTopology,
-    weightSpecs,
-    weightData: new Uint8Array(data).buffer,
-    format: modelJson.format,
-    generatedBy: modelJson.generatedBy,
-    convertedBy: modelJson.convertedBy,
-    signature: modelJson.signature,
-    userDefinedMetadata: modelJson.userDefinedMetadata,
-  };
-}
-
-function inputShape(dir: string, batch: number): number[] {
-  const node = JSON.parse(readFileSync(`${dir}/model.json`, 'utf8')).modelTopology.node.find(
-    (n: { op: string }) => n.op === 'Placeholder',
-  );
-  const dims = node.attr.shape.shape.dim.map((d: { size: string }) => Number(d.size));
-  return [dims[0] > 0 ? dims[0] : batch, ...dims.slice(1)];
-}
-
 const chosenSaving = (plan: FusionPlan, measured: Record<string, MeasuredSite>) =>
   plan.sites
     .filter((s) => s.decision === 'fused' && measured[s.id] != null)
@@ -73,7 +46,7 @@ const chosenSaving = (plan: FusionPlan, measured: Record<string, MeasuredSite>) 
 
 async function measureCase(name: string, batch: number) {
   const dir = `models/${name}`;
-  const shape = inputShape(dir, batch);
+  const shape = inputShapeOf(dir, batch);
   if (shape[0] !== batch) return null;
   await tf.setBackend('webgpu-fused');
   const limits = kernelLimitsOf((tf.backend() as unknown as { device: GPUDevice }).device.limits);
@@ -81,7 +54,8 @@ async function measureCase(name: string, batch: number) {
   const plans = Object.fromEntries(
     (['none', 'all', 'auto'] as const).map((policy) => [
       policy,
-      fuseGraphModelArtifacts(artifactsOf(dir), { plan: policy, profile, inputShape: shape }).report.plan!,
+      fuseGraphModelArtifacts(artifactsFromDir(dir), { plan: policy, profile, inputShape: shape }).report
+        .plan!,
     ]),
   );
   const sites = plans.auto.sites.filter((s) => s.legal && s.problem != null && s.fused != null);
@@ -117,7 +91,7 @@ async function measureCase(name: string, batch: number) {
       decisions: { auto: site.decision, all: plans.all.sites.find((x) => x.id === site.id)?.decision },
     };
   });
-  const oracle = fuseGraphModelArtifacts(artifactsOf(dir), {
+  const oracle = fuseGraphModelArtifacts(artifactsFromDir(dir), {
     plan: 'auto',
     profile,
     inputShape: shape,
@@ -126,7 +100,7 @@ async function measureCase(name: string, batch: number) {
 
   // The stock model's GPU time, for relative regret.
   await tf.setBackend('webgpu');
-  const stockModel = await tfLoadGraphModel(tf.io.fromMemory(artifactsOf(dir)));
+  const stockModel = await tfLoadGraphModel(tf.io.fromMemory(artifactsFromDir(dir)));
   const input = tf.randomUniform(shape, 0, 1);
   const run = () => {
     const out = stockModel.execute(input);

@@ -11,26 +11,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 
 import { kernelLimitsOf } from '../kernels/fused_conv_util';
+import { median, msPerRun } from './batch_timing';
 import { makeCalibrate, MeasureDevice } from '../planner/calibration';
 import { CONSERVATIVE_PROFILE, DeviceProfile } from '../planner/device_profile';
-
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[values.length >> 1];
-
-async function batchMs(run: () => tf.Tensor, repeats: number, rounds: number): Promise<number> {
-  const warm = run();
-  await warm.data();
-  warm.dispose();
-  const samples: number[] = [];
-  for (let r = 0; r < rounds; r++) {
-    const outputs: tf.Tensor[] = [];
-    const start = performance.now();
-    for (let i = 0; i < repeats; i++) outputs.push(run());
-    await outputs[outputs.length - 1].data();
-    samples.push(performance.now() - start);
-    tf.dispose(outputs);
-  }
-  return median(samples);
-}
 
 /**
  * GPU time of one kernel from timestamp queries where the device has them
@@ -49,7 +32,7 @@ async function kernelMs(run: () => tf.Tensor, rounds: number): Promise<number> {
     samples.push(timing.kernelMs as number);
   }
   const gpuMs = median(samples);
-  return gpuMs > 0 ? gpuMs : (await batchMs(run, 10, rounds)) / 10;
+  return gpuMs > 0 ? gpuMs : msPerRun(run, 10, rounds);
 }
 
 function backendMaxBinding(): number {
@@ -88,7 +71,7 @@ export function measureDeviceWith(options: ProbeOptions = {}): MeasureDevice {
     const tiny = tf.fill([4], 1);
     const dispatchRuns = [];
     for (const count of [10, 50]) {
-      dispatchRuns.push({ count, ms: await batchMs(() => tf.relu(tiny), count, rounds) });
+      dispatchRuns.push({ count, ms: count * (await msPerRun(() => tf.relu(tiny), count, rounds)) });
     }
     tiny.dispose();
     const n = options.matmulSize ?? 1024;

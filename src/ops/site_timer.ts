@@ -1,10 +1,8 @@
 /**
  * Times one fusion site on the current backend for autotuning: the stock
  * kernels (fused bias + relu6 epilogues, as in MobileNet-style blocks) or
- * the fused kernel with a given tile. Browsers quantize timestamp queries to
- * 100 µs while these kernels take 10–50 µs, so it times batches of
- * back-to-back dispatches by wall clock (first dispatch to the last output's
- * readback) and takes the median over rounds.
+ * the fused kernel with a given tile, as batches of back-to-back dispatches
+ * (see batch_timing.ts).
  */
 
 import * as tf from '@tensorflow/tfjs-core';
@@ -12,6 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { DwPwProblem, PwDwProblem } from '../kernels/types';
 import { SiteVariant, TimeSite } from '../planner/autotune';
 import { depthwisePointwiseConv2d } from './depthwise_pointwise_conv2d';
+import { msPerRun } from './batch_timing';
 import { pointwiseDepthwiseConv2d } from './pointwise_depthwise_conv2d';
 
 export interface SiteTimerOptions {
@@ -19,24 +18,6 @@ export interface SiteTimerOptions {
   repeats?: number;
   /** Timed batches; the median is kept (default 3). */
   rounds?: number;
-}
-
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[values.length >> 1];
-
-async function msPerRun(run: () => tf.Tensor, repeats: number, rounds: number): Promise<number> {
-  const warm = run(); // compiles the pipeline outside the timing
-  await warm.data();
-  warm.dispose();
-  const samples: number[] = [];
-  for (let r = 0; r < rounds; r++) {
-    const outputs: tf.Tensor[] = [];
-    const start = performance.now();
-    for (let i = 0; i < repeats; i++) outputs.push(run());
-    await outputs[outputs.length - 1].data();
-    samples.push((performance.now() - start) / repeats);
-    outputs.forEach((t) => t.dispose());
-  }
-  return median(samples);
 }
 
 function siteRunner(kind: 'dwpw' | 'pwdw', problem: DwPwProblem | PwDwProblem, variant: SiteVariant) {

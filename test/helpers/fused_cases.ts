@@ -6,7 +6,7 @@
 
 import * as tf from '@tensorflow/tfjs-core';
 
-import { FusedActivation, FusedPadding } from '../../src/kernels/types';
+import { FUSED_ACTIVATIONS, FusedActivation, FusedPadding } from '../../src/kernels/types';
 import { computeOn, Computed } from './backends';
 import { expectAllClose, Tolerance } from './compare';
 import { fusedBackend } from './describe';
@@ -15,17 +15,7 @@ import { expectNoLeaks } from './leaks';
 import { withPoisonedBuffers } from './poison';
 import { Random } from './random';
 
-export const ALL_ACTIVATIONS: FusedActivation[] = [
-  'linear',
-  'relu',
-  'relu6',
-  'prelu',
-  'leakyrelu',
-  'elu',
-  'sigmoid',
-  'swish',
-  'hardswish',
-];
+export const ALL_ACTIVATIONS: FusedActivation[] = [...FUSED_ACTIVATIONS];
 
 /** Data for one stage's epilogue (plain arrays, so each backend builds its own tensors). */
 export interface StageCase {

@@ -19,7 +19,8 @@ const mib = (b) => `${(b / 2 ** 20).toFixed(2)}`;
 function tile(t) {
   if (t == null) return '–';
   if ('pixels' in t) {
-    return `p${t.pixels}/${t.threadPixels} f${t.filters}/${t.threadFilters} c${t.channelChunk}`;
+    const split = (t.channelSplits ?? 1) > 1 ? ` s${t.channelSplits}` : '';
+    return `p${t.pixels}/${t.threadPixels} f${t.filters}/${t.threadFilters} c${t.channelChunk}${split}`;
   }
   return `${t.tileH}x${t.tileW} c${t.channels}/${t.threadChannels ?? 4} p${t.threadPositions} w${t.workgroupSize}`;
 }

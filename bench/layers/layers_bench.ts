@@ -390,6 +390,17 @@ function dwPwSweepTiles(f: number): Array<[string, DwPwTile]> {
       }
     }
   }
+  // Small tiles with the channel loop split over slices of invocations.
+  for (const pixels of [8, 16]) {
+    for (const filters of [Math.min(32, all), Math.min(64, all)]) {
+      for (const channelChunk of [16, 32]) {
+        for (const channelSplits of [2, 4, 8]) {
+          const tile = { pixels, filters, channelChunk, threadPixels: 1, threadFilters: 4, channelSplits };
+          tiles.push([`p${pixels}/1 f${filters}/4 c${channelChunk} s${channelSplits}`, tile]);
+        }
+      }
+    }
+  }
   return tiles;
 }
 

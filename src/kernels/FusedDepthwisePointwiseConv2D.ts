@@ -119,12 +119,22 @@ export function dwPwProblem(
   };
 }
 
+/**
+ * The tile the kernel runs: `tile`'s fields over the default tile's. The
+ * optional refinements (`channelSplits`, `depthwiseRun`) are taken from the
+ * default only when no tile is given: they only suit the default's shape.
+ */
 export function resolveDwPwTile(
   problem: DwPwProblem,
   limits: KernelLimits,
   tile?: Partial<DwPwTile>,
 ): DwPwTile {
-  return { ...defaultDwPwTile(problem, limits), ...tile };
+  const base = defaultDwPwTile(problem, limits);
+  if (tile != null) {
+    delete base.channelSplits;
+    delete base.depthwiseRun;
+  }
+  return { ...base, ...tile };
 }
 
 /**

@@ -16,14 +16,26 @@ export function dwPwRun(tile: DwPwTile): number {
   return tile.depthwiseRun ?? [4, 2, 1].find((r) => tile.pixels % r === 0)!;
 }
 
-export function dwPwInvocations(tile: DwPwTile): number {
-  return (tile.pixels / tile.threadPixels) * (tile.filters / tile.threadFilters);
+/** Slices of invocations that split the channel loop (default 1). */
+export function dwPwSplits(tile: DwPwTile): number {
+  return tile.channelSplits ?? 1;
 }
 
-/** Workgroup memory: the depthwise chunk (pixels × chunk) and the chunk's weights (chunk × filters). */
+export function dwPwInvocations(tile: DwPwTile): number {
+  return (tile.pixels / tile.threadPixels) * (tile.filters / tile.threadFilters) * dwPwSplits(tile);
+}
+
+/**
+ * Workgroup memory: per slice, the depthwise chunk (pixels × chunk) and the
+ * chunk's weights (chunk × filters), plus the partial sums of the slices.
+ */
 export function dwPwWorkgroupStorageBytes(tile: DwPwTile): number {
+  const splits = dwPwSplits(tile);
   const depthwise = tile.pixels * dwPwTileRowVecs(tile) * 4;
-  return (depthwise + tile.filters * tile.channelChunk) * BYTES_PER_FLOAT;
+  const perSlice = depthwise + tile.filters * tile.channelChunk;
+  // Slices other than the first hand their partial sums over in workgroup memory.
+  const partials = (splits - 1) * tile.pixels * tile.filters;
+  return (splits * perSlice + partials) * BYTES_PER_FLOAT;
 }
 
 /**
@@ -55,6 +67,10 @@ export function dwPwTileFits(tile: DwPwTile, limits: KernelLimits): Support {
   }
   if (pixels % threadPixels !== 0) {
     return { supported: false, reason: 'pixels must be a multiple of threadPixels' };
+  }
+  const splits = dwPwSplits(tile);
+  if (!isPositiveInt(splits) || splits > 16) {
+    return { supported: false, reason: 'channelSplits must be an integer from 1 to 16' };
   }
   const run = dwPwRun(tile);
   if (!isPositiveInt(run) || run > 8 || pixels % run !== 0) {
@@ -90,8 +106,8 @@ const roundUp = (v: number, m: number) => Math.ceil(v / m) * m;
  * (bench/results/layers-*.json): enough pixel tiles to fill the GPU (about
  * numPixels / 96 pixels per workgroup, 8 to 64), all filters when there are
  * at most 48 (no depthwise recompute) else blocks of 32, 32-channel chunks,
- * and long chunks when the tile is small so few barriers are paid. Shrunk
- * until it fits the device.
+ * and the channel loop split over 4 slices of invocations when the tile has
+ * few pixels and the layer many channels. Shrunk until it fits the device.
  */
 export function defaultDwPwTile(problem: DwPwProblem, limits: KernelLimits): DwPwTile {
   const numPixels = problem.batch * problem.outHeight * problem.outWidth;
@@ -100,10 +116,15 @@ export function defaultDwPwTile(problem: DwPwProblem, limits: KernelLimits): DwP
   const tile: DwPwTile = {
     pixels,
     filters: allFilters <= 48 ? allFilters : 32,
-    channelChunk: Math.min(pixels <= 16 ? 256 : 32, roundUp(problem.channels, 4)),
+    channelChunk: Math.min(32, roundUp(problem.channels, 4)),
     threadPixels: pixels >= 64 ? 4 : pixels >= 32 ? 2 : 1,
     threadFilters: 4,
+    // Few pixels, many channels: split the channel loop over 4 slices.
+    channelSplits: pixels <= 16 && problem.channels >= 128 ? 4 : 1,
   };
+  while (!dwPwTileFits(tile, limits).supported && (tile.channelSplits ?? 1) > 1) {
+    tile.channelSplits = (tile.channelSplits ?? 1) / 2;
+  }
   while (!dwPwTileFits(tile, limits).supported && tile.channelChunk > 16) {
     tile.channelChunk = roundUp(tile.channelChunk / 2, 4);
   }

@@ -22,7 +22,7 @@
 
 import type { WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 
-import { dwPwInvocations, dwPwRun, dwPwTileRowVecs } from './depthwise_pointwise_tile';
+import { dwPwInvocations, dwPwRun, dwPwSplits, dwPwTileRowVecs } from './depthwise_pointwise_tile';
 import { DwPwTile } from './types';
 import { channelLoad4, epilogueKey, epilogueUniforms, StageEpilogue, stageEpilogue } from './wgsl';
 
@@ -96,7 +96,7 @@ export class DepthwisePointwiseProgram implements WebGPUProgram {
 
     this.shaderKey =
       `dwPw_${config.kernelSize}_${config.strides.join('x')}_${tile.pixels}_${tile.filters}_` +
-      `${tile.channelChunk}_${tile.threadPixels}_${tile.threadFilters}_${dwPwRun(tile)}_` +
+      `${tile.channelChunk}_${tile.threadPixels}_${tile.threadFilters}_${dwPwRun(tile)}_${dwPwSplits(tile)}_` +
       `${this.channelsAligned}_${this.filtersAligned}_` +
       `${epilogueKey(dw)}_${epilogueKey(pw)}`;
   }
@@ -112,9 +112,15 @@ export class DepthwisePointwiseProgram implements WebGPUProgram {
     const filterVecs = threadFilters / 4;
     const chunkVecs = channelChunk / 4;
     const rowVecs = dwPwTileRowVecs(tile);
+    const splits = dwPwSplits(tile);
+    const sliceThreads = invocations / splits;
+    const dwSlice = pixels * rowVecs;
+    const wSlice = (channelChunk * filters) / 4;
+    const accLength = threadPixels * filterVecs;
     return `
-  var<workgroup> dwTile : array<vec4<f32>, ${pixels * rowVecs}>;
-  var<workgroup> wTile : array<vec4<f32>, ${(channelChunk * filters) / 4}>;
+  var<workgroup> dwTile : array<vec4<f32>, ${splits * dwSlice}>;
+  var<workgroup> wTile : array<vec4<f32>, ${splits * wSlice}>;
+  ${splits > 1 ? `var<workgroup> partials : array<vec4<f32>, ${(splits - 1) * sliceThreads * accLength}>;` : ''}
 
   ${channelLoad4('xAt', 'x', this.channelsAligned, 'uniforms.xShape.w')}
   ${channelLoad4('dwWAt', 'dwW', this.channelsAligned, 'uniforms.xShape.w')}
@@ -169,20 +175,24 @@ export class DepthwisePointwiseProgram implements WebGPUProgram {
     let pixelBase = tileIndex * ${pixels};
     let filterBase = i32(workgroupId.z) * ${filters};
     let tid = i32(localIndex);
-    let pixelThread = tid % ${pixelThreads};
-    let filterVec = (tid / ${pixelThreads}) * ${filterVecs};
+    // ${splits} slices of invocations take interleaved channel chunks.
+    let slice = tid / ${sliceThreads};
+    let sliceTid = tid % ${sliceThreads};
+    let pixelThread = sliceTid % ${pixelThreads};
+    let filterVec = (sliceTid / ${pixelThreads}) * ${filterVecs};
     let filterOffset = filterBase + filterVec * 4;
 
-    var acc = array<vec4<f32>, ${threadPixels * filterVecs}>();
-    for (var c0 = 0; c0 < channels; c0 += ${channelChunk}) {
+    var acc = array<vec4<f32>, ${accLength}>();
+    for (var round0 = 0; round0 < channels; round0 += ${channelChunk * splits}) {
       // 1. Depthwise of this channel chunk into workgroup memory. A unit is a
       // run of ${run} adjacent pixels × 4 channels: in one row, a register
       // window of ${window} inputs per kernel row serves all of them.
       // Consecutive invocations take consecutive channel groups (coalesced).
-      for (var u = tid; u < ${(pixels / run) * chunkVecs}; u += ${invocations}) {
-        let p0 = (u / ${chunkVecs}) * ${run};
+      for (var u = tid; u < ${splits * (pixels / run) * chunkVecs}; u += ${invocations}) {
+        let unitSlice = u / ${(pixels / run) * chunkVecs};
+        let p0 = ((u / ${chunkVecs}) % ${pixels / run}) * ${run};
         let cv = u % ${chunkVecs};
-        let c = c0 + cv * 4;
+        let c = round0 + unitSlice * ${channelChunk} + cv * 4;
         let first = pixelBase + p0;
         var values = array<vec4<f32>, ${run}>();
         if (c < channels && first < numPixels) {
@@ -223,12 +233,12 @@ export class DepthwisePointwiseProgram implements WebGPUProgram {
           }
         }
         for (var i = 0; i < ${run}; i++) {
-          dwTile[(p0 + i) * ${rowVecs} + cv] = values[i];
+          dwTile[unitSlice * ${dwSlice} + (p0 + i) * ${rowVecs} + cv] = values[i];
         }
       }
       // The chunk's pointwise weights [chunk][filters], zero past C and F.
-      for (var v = tid; v < ${channelChunk * (filters / 4)}; v += ${invocations}) {
-        let c = c0 + v / ${filters / 4};
+      for (var v = tid; v < ${splits * wSlice}; v += ${invocations}) {
+        let c = round0 + v / ${filters / 4};
         let f = filterBase + (v % ${filters / 4}) * 4;
         wTile[v] = select(vec4<f32>(0.0), pwWAt(min(c, channels - 1) * outC, f), c < channels && f < outC);
       }
@@ -240,12 +250,12 @@ export class DepthwisePointwiseProgram implements WebGPUProgram {
       for (var k4 = 0; k4 < ${chunkVecs}; k4++) {
         var a : array<vec4<f32>, ${threadPixels}>;
         for (var i = 0; i < ${threadPixels}; i++) {
-          a[i] = dwTile[(pixelThread + i * ${pixelThreads}) * ${rowVecs} + k4];
+          a[i] = dwTile[slice * ${dwSlice} + (pixelThread + i * ${pixelThreads}) * ${rowVecs} + k4];
         }
         for (var s = 0; s < 4; s++) {
           var w : array<vec4<f32>, ${filterVecs}>;
           for (var j = 0; j < ${filterVecs}; j++) {
-            w[j] = wTile[(k4 * 4 + s) * ${filters / 4} + filterVec + j];
+            w[j] = wTile[slice * ${wSlice} + (k4 * 4 + s) * ${filters / 4} + filterVec + j];
           }
           for (var i = 0; i < ${threadPixels}; i++) {
             for (var j = 0; j < ${filterVecs}; j++) {
@@ -256,9 +266,11 @@ export class DepthwisePointwiseProgram implements WebGPUProgram {
       }
       workgroupBarrier();
     }
+    ${splits > 1 ? this.reduceSlicesSnippet(sliceThreads, accLength) : ''}
 
     // 3. Pointwise epilogue and store.
-    for (var i = 0; i < ${threadPixels}; i++) {
+    // Only slice 0 holds the full sums.
+    for (var i = 0; i < ${splits > 1 ? `select(0, ${threadPixels}, slice == 0)` : threadPixels}; i++) {
       let pixel = pixelBase + pixelThread + i * ${pixelThreads};
       if (pixel < numPixels) {
         let ow = pixel % outW;
@@ -274,6 +286,27 @@ export class DepthwisePointwiseProgram implements WebGPUProgram {
     }
   }
 `;
+  }
+
+  /**
+   * Slices other than 0 leave their partial sums in workgroup memory; slice
+   * 0 adds them (in slice order, so results do not depend on scheduling).
+   */
+  private reduceSlicesSnippet(sliceThreads: number, accLength: number): string {
+    return `
+    if (slice > 0) {
+      for (var e = 0; e < ${accLength}; e++) {
+        partials[((slice - 1) * ${sliceThreads} + sliceTid) * ${accLength} + e] = acc[e];
+      }
+    }
+    workgroupBarrier();
+    if (slice == 0) {
+      for (var other = 0; other < ${dwPwSplits(this.config.tile) - 1}; other++) {
+        for (var e = 0; e < ${accLength}; e++) {
+          acc[e] = acc[e] + partials[(other * ${sliceThreads} + sliceTid) * ${accLength} + e];
+        }
+      }
+    }`;
   }
 
   private storeSnippet(): string {

@@ -81,6 +81,13 @@ export interface DwPwTile {
    * whichever divides `pixels`).
    */
   depthwiseRun?: number;
+  /**
+   * Slices of invocations that take interleaved channel chunks and add
+   * their partial sums at the end (default 1): more parallelism where there
+   * are few pixels and many channels. Invocations = pixels / threadPixels ·
+   * filters / threadFilters · channelSplits.
+   */
+  channelSplits?: number;
 }
 
 /**

@@ -123,7 +123,12 @@ export async function autotune(
     const unfusedMs = await timed('unfused', { kind: 'unfused' });
     let best: { tile: DwPwTile | PwDwTile; ms: number } | undefined;
     for (const tile of candidateTiles(site, plan, count)) {
-      const ms = await timed(tileKey(tile), { kind: 'fused', tile });
+      let ms: number;
+      try {
+        ms = await timed(tileKey(tile), { kind: 'fused', tile });
+      } catch {
+        continue; // a candidate the kernel rejects on this device: not a choice
+      }
       if (best == null || ms < best.ms) best = { tile, ms };
     }
     if (best != null) measured[site.id] = { unfusedMs, fusedMs: best.ms, tile: best.tile };

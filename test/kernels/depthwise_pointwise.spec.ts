@@ -121,6 +121,7 @@ function randomTile(rng: Random, limits: KernelLimits): DwPwTile {
       channelChunk: rng.pick([4, 8, 16, 32]),
       threadPixels: rng.pick([1, 2, 4]),
       threadFilters,
+      channelSplits: rng.pick([1, 1, 2, 3, 4]),
     };
     if (dwPwTileFits(tile, limits).supported) return tile;
   }
@@ -194,6 +195,17 @@ describeFused('FusedDepthwisePointwiseConv2D', () => {
       const shape = { n: 1, h: 7, w: 7, c, f: 224, k: 3, stride: 1, pad: 'same' as const };
       await expectMatchesStock(makeCase(rng, shape, { dw: relu6(c), pw: linear(224) }));
     }
+    // The channel loop split over 4 slices (the default for such small maps), explicitly.
+    const split = {
+      pixels: 8,
+      filters: 32,
+      channelChunk: 16,
+      threadPixels: 1,
+      threadFilters: 4,
+      channelSplits: 4,
+    };
+    const shape = { n: 2, h: 5, w: 7, c: 333, f: 40, k: 3, stride: 2, pad: 'same' as const };
+    await expectMatchesStock(makeCase(rng, shape, { dw: relu6(333), pw: linear(40) }, split));
   });
 
   it('gives identical results through different tile configurations (different programs)', async () => {

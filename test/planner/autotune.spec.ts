@@ -90,4 +90,16 @@ describePure('planner autotune', () => {
     await autotune(plan, again.time, { deviceKey: 'fake', cache: second });
     expect(again.calls).toEqual([]);
   });
+
+  it('skips candidate tiles the device rejects instead of failing', async () => {
+    const device = fakeDevice();
+    let rejected = 0;
+    const picky: TimeSite = async (kind, problem, variant) => {
+      if (variant.kind === 'fused' && rejected++ % 2 === 0) throw new Error('exceeds the device limit');
+      return device.time(kind, problem, variant);
+    };
+    const measured = await autotune(plan, picky, { deviceKey: 'picky', candidates: 3 });
+    expect(Object.keys(measured).length).toBeGreaterThan(0);
+    for (const m of Object.values(measured)) expect(Number.isFinite(m.fusedMs)).toBe(true);
+  });
 });

@@ -97,14 +97,3 @@ export function parseArgs(argv: string[]): Record<string, string> {
   }
   return out;
 }
-
-let seed = 1234567;
-/** Deterministic uniform data in [-scale, scale). */
-export function randomData(size: number, scale = 1): Float32Array {
-  const a = new Float32Array(size);
-  for (let i = 0; i < size; i++) {
-    seed = (seed * 1664525 + 1013904223) >>> 0;
-    a[i] = ((seed / 4294967296) * 2 - 1) * scale;
-  }
-  return a;
-}

@@ -21,11 +21,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { writeFileSync } from 'node:fs';
 
-import { fused } from '../../src/index';
+import '../../src/index'; // registers webgpu-fused
 import { dwPwTileFits } from '../../src/kernels/depthwise_pointwise_tile';
 import { kernelLimitsOf } from '../../src/kernels/fused_conv_util';
 import { pwDwTileFits } from '../../src/kernels/pointwise_depthwise_tile';
-import { DwPwTile, PwDwTile } from '../../src/kernels/types';
+import { DwPwProblem, DwPwTile, PwDwProblem, PwDwTile } from '../../src/kernels/types';
+import { buildSiteRunner } from '../../src/ops/site_timer';
 import { resolveDwPwTile } from '../../src/kernels/FusedDepthwisePointwiseConv2D';
 import { resolvePwDwTile } from '../../src/kernels/FusedPointwiseDepthwiseConv2D';
 import {
@@ -37,7 +38,7 @@ import {
   searchDwPwTile,
   searchPwDwTile,
 } from '../../src/planner/index';
-import { backToBackMs, deviceDescription, gpuTime, median, parseArgs, quantile, randomData } from '../util';
+import { backToBackMs, deviceDescription, gpuTime, median, parseArgs, quantile } from '../util';
 import { DW_PW_SITES, DwPwSite, PW_DW_SITES, PwDwSite } from './sites';
 
 const args = parseArgs(process.argv.slice(2));
@@ -50,8 +51,6 @@ const B2B_ROUNDS = Number(args['b2b-rounds'] ?? 5);
 const ONLY = args.only;
 const HBM_BYTES_PER_MS = 3.35e9; // H100 SXM HBM3: 3.35 TB/s
 
-type Build = () => tf.Tensor;
-
 interface Variant<T> {
   label: string;
   tile: T;
@@ -61,115 +60,6 @@ interface Variant<T> {
 async function on<T>(backend: string, f: () => Promise<T>): Promise<T> {
   await tf.setBackend(backend);
   return f();
-}
-
-/** Closures over tensors living on `backend` (stock and fused use separate devices). */
-function dwPwBuilders(site: DwPwSite, n: number) {
-  const { h, c, stride, f } = site;
-  const data = {
-    x: randomData(n * h * h * c),
-    dw: randomData(9 * c, 0.5),
-    db: randomData(c, 0.5),
-    pw: randomData(c * f, 1 / Math.sqrt(c)),
-    pb: randomData(f, 0.5),
-  };
-  const make = () => ({
-    x: tf.tensor4d(data.x, [n, h, h, c]),
-    dw: tf.tensor4d(data.dw, [3, 3, c, 1]),
-    db: tf.tensor1d(data.db),
-    pw: tf.tensor4d(data.pw, [1, 1, c, f]),
-    pb: tf.tensor1d(data.pb),
-  });
-  return {
-    stock: (): Build => {
-      const t = make();
-      return () =>
-        tf.tidy(() => {
-          const mid = tf.fused.depthwiseConv2d({
-            x: t.x,
-            filter: t.dw,
-            strides: stride,
-            pad: 'same',
-            bias: t.db,
-            activation: 'relu6',
-          });
-          return tf.fused.conv2d({ x: mid, filter: t.pw, strides: 1, pad: 'valid', bias: t.pb });
-        });
-    },
-    fused: (tile: DwPwTile): Build => {
-      const t = make();
-      return () =>
-        fused.depthwisePointwiseConv2d({
-          x: t.x,
-          dwFilter: t.dw,
-          pwFilter: t.pw,
-          strides: stride,
-          pad: 'same',
-          dwBias: t.db,
-          dwActivation: 'relu6',
-          pwBias: t.pb,
-          tile,
-        });
-    },
-  };
-}
-
-function pwDwBuilders(site: PwDwSite, n: number) {
-  const { h, cin, m, stride } = site;
-  const data = {
-    x: randomData(n * h * h * cin),
-    pw: randomData(cin * m, 1 / Math.sqrt(cin)),
-    pb: randomData(m, 0.5),
-    dw: randomData(9 * m, 0.5),
-    db: randomData(m, 0.5),
-  };
-  const make = () => ({
-    x: tf.tensor4d(data.x, [n, h, h, cin]),
-    pw: tf.tensor4d(data.pw, [1, 1, cin, m]),
-    pb: tf.tensor1d(data.pb),
-    dw: tf.tensor4d(data.dw, [3, 3, m, 1]),
-    db: tf.tensor1d(data.db),
-  });
-  return {
-    stock: (): Build => {
-      const t = make();
-      return () =>
-        tf.tidy(() => {
-          const mid = tf.fused.conv2d({
-            x: t.x,
-            filter: t.pw,
-            strides: 1,
-            pad: 'valid',
-            bias: t.pb,
-            activation: 'relu6',
-          });
-          return tf.fused.depthwiseConv2d({
-            x: mid,
-            filter: t.dw,
-            strides: stride,
-            pad: 'same',
-            bias: t.db,
-            activation: 'relu6',
-          });
-        });
-    },
-    fused: (tile: PwDwTile): Build => {
-      const t = make();
-      return () =>
-        fused.pointwiseDepthwiseConv2d({
-          x: t.x,
-          pwFilter: t.pw,
-          dwFilter: t.dw,
-          strides: stride,
-          pad: 'same',
-          pwBias: t.pb,
-          pwActivation: 'relu6',
-          dwBias: t.db,
-          dwActivation: 'relu6',
-          tile,
-        });
-    },
-  };
 }
 
 /** Bytes each variant must move at least (float32): inputs, outputs, weights, and the intermediate for stock. */
@@ -197,9 +87,9 @@ async function measureSite(site: DwPwSite | PwDwSite, n: number) {
 
   // Candidate tiles: default, the planner's top 4, hand-picked ones.
   let variants: Variant<DwPwTile | PwDwTile>[] = [];
-  let builders: { stock: () => Build; fused: (tile: never) => Build };
+  let problem: DwPwProblem | PwDwProblem;
   if (site.kind === 'dwpw') {
-    const problem = {
+    problem = {
       batch: n,
       inHeight: site.h,
       inWidth: site.h,
@@ -210,20 +100,19 @@ async function measureSite(site: DwPwSite | PwDwSite, n: number) {
       outHeight: Math.ceil(site.h / site.stride),
       outWidth: Math.ceil(site.h / site.stride),
     };
-    const search = searchDwPwTile(problem, profile, { top: 4 });
+    const search = searchDwPwTile(problem as DwPwProblem, profile, { top: 4 });
     const tiles: Array<[string, DwPwTile]> = [
-      ['default', resolveDwPwTile(problem, limits)],
+      ['default', resolveDwPwTile(problem as DwPwProblem, limits)],
       ...search.top.map((c, i): [string, DwPwTile] => [`planner#${i + 1}`, c.tile]),
       ...dwPwSweepTiles(site.f),
     ];
     variants = dedupe(tiles.filter(([, t]) => dwPwTileFits(t, limits).supported)).map(([label, tile]) => ({
       label,
       tile,
-      predictedMs: predictMs(dwPwFusedCost(problem, tile as DwPwTile), profile),
+      predictedMs: predictMs(dwPwFusedCost(problem as DwPwProblem, tile as DwPwTile), profile),
     }));
-    builders = dwPwBuilders(site, n) as never;
   } else {
-    const problem = {
+    problem = {
       batch: n,
       inHeight: site.h,
       inWidth: site.h,
@@ -234,9 +123,9 @@ async function measureSite(site: DwPwSite | PwDwSite, n: number) {
       outHeight: Math.ceil(site.h / site.stride),
       outWidth: Math.ceil(site.h / site.stride),
     };
-    const search = searchPwDwTile(problem, profile, { top: 4 });
+    const search = searchPwDwTile(problem as PwDwProblem, profile, { top: 4 });
     const tiles: Array<[string, PwDwTile]> = [
-      ['default', resolvePwDwTile(problem, limits)],
+      ['default', resolvePwDwTile(problem as PwDwProblem, limits)],
       ...search.top.map((c, i): [string, PwDwTile] => [`planner#${i + 1}`, c.tile]),
       ...pwDwSweepTiles(),
     ];
@@ -244,15 +133,15 @@ async function measureSite(site: DwPwSite | PwDwSite, n: number) {
       ([label, tile]) => ({
         label,
         tile,
-        predictedMs: predictMs(pwDwFusedCost(problem, tile as PwDwTile), profile),
+        predictedMs: predictMs(pwDwFusedCost(problem as PwDwProblem, tile as PwDwTile), profile),
       }),
     );
-    builders = pwDwBuilders(site, n) as never;
   }
 
-  const stock = await on('webgpu', async () => builders.stock());
+  // The same site runners autotuning uses (src/ops/site_timer.ts), on each backend.
+  const stock = await on('webgpu', async () => buildSiteRunner(site.kind, problem, { kind: 'unfused' }).run);
   const fusedRuns = await on('webgpu-fused', async () =>
-    variants.map((v) => builders.fused(v.tile as never)),
+    variants.map((v) => buildSiteRunner(site.kind, problem, { kind: 'fused', tile: v.tile }).run),
   );
 
   // Correctness first: fused (default tile) vs stock, read back from each device.

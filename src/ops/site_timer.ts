@@ -20,7 +20,15 @@ export interface SiteTimerOptions {
   rounds?: number;
 }
 
-function siteRunner(kind: 'dwpw' | 'pwdw', problem: DwPwProblem | PwDwProblem, variant: SiteVariant) {
+/**
+ * Tensors for one site on the current backend (random, fixed seed) and a
+ * closure running one variant on them; `dispose` frees the tensors.
+ */
+export function buildSiteRunner(
+  kind: 'dwpw' | 'pwdw',
+  problem: DwPwProblem | PwDwProblem,
+  variant: SiteVariant,
+) {
   const { batch: n, inHeight: h, inWidth: w, kernelSize: k, stride } = problem;
   const random = (shape: number[], scale: number) =>
     tf.mul(tf.randomUniform(shape, -1, 1, 'float32', 7), scale);
@@ -115,7 +123,7 @@ export function makeSiteTimer(options: SiteTimerOptions = {}): TimeSite {
   const repeats = options.repeats ?? 20;
   const rounds = options.rounds ?? 3;
   return async (kind, problem, variant) => {
-    const { run, dispose } = siteRunner(kind, problem, variant);
+    const { run, dispose } = buildSiteRunner(kind, problem, variant);
     try {
       return await msPerRun(run, repeats, rounds);
     } finally {

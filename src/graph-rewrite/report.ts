@@ -76,28 +76,30 @@ export function explainFusion(report: FusionReport): string {
     lines.push(`        ${site.reason}`);
     for (const fold of site.folds) lines.push(`        fold: ${fold}`);
   }
+  const prefix = commonScope(report.sites.flatMap((site) => site.nodes));
+  const short = (text: string) => (prefix === '' ? text : text.split(prefix).join('…/'));
   if (report.plan != null) {
-    lines.push('', explain(report.plan));
+    // Shorten the ids before the table is laid out, so its columns fit them.
+    const plan = report.plan;
+    const sites = plan.sites.map((site) => ({ ...site, id: short(site.id), reason: short(site.reason) }));
+    lines.push('', explain({ ...plan, sites }));
   }
-  return shortenScopes(
-    lines.join('\n') + '\n',
-    report.sites.flatMap((site) => site.nodes),
-  );
+  const text = short(lines.join('\n') + '\n');
+  return prefix === '' ? text : `(node names below start with ${prefix})\n${text}`;
 }
 
 /**
  * Converted models name nodes by long scope paths shared by every node
  * (`StatefulPartitionedCall/.../MobilenetV2/`); the text shows that common
- * scope once and `…/` in its place.
+ * scope once and `…/` in its place. '' when there is no long common scope.
  */
-function shortenScopes(text: string, names: string[]): string {
-  if (names.length < 2) return text;
+function commonScope(names: string[]): string {
+  if (names.length < 2) return '';
   let prefix = names[0].slice(0, names[0].lastIndexOf('/') + 1);
   for (const name of names) {
     while (prefix !== '' && !name.startsWith(prefix)) {
       prefix = prefix.slice(0, prefix.lastIndexOf('/', prefix.length - 2) + 1);
     }
   }
-  if (prefix.length < 16) return text;
-  return `(node names below start with ${prefix})\n` + text.split(prefix).join('…/');
+  return prefix.length < 16 ? '' : prefix;
 }

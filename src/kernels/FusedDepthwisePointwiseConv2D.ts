@@ -137,26 +137,28 @@ export function resolveDwPwTile(
   return { ...base, ...tile };
 }
 
-/**
- * Whether the kernel can run these shapes and attributes on a device with
- * `limits`; the planner and the graph rewrite ask this instead of repeating
- * the rules.
- */
-export function isSupported(
+/** A site the kernel can run: everything the kernel function needs, computed once. */
+interface CheckedSite {
+  problem: DwPwProblem;
+  convInfo: backend_util.Conv2DInfo;
+  stages: { dw: StageAttrs; pw: StageAttrs };
+  tile: DwPwTile;
+}
+
+/** The legality rules; on success also the geometry and tile the kernel uses. */
+function checkSite(
   shapes: DwPwShapes,
   attrs: FusedDepthwisePointwiseConv2DAttrs,
   limits: KernelLimits,
-): Support {
+): CheckedSite | { reason: string } {
   const site = dwPwProblem(shapes, attrs);
-  if ('error' in site) return { supported: false, reason: site.error };
+  if ('error' in site) return { reason: site.error };
   const { problem } = site;
-  const { dw, pw } = stages(shapes, attrs);
-  for (const check of [
-    checkStage('depthwise', dw, problem.outHeight, problem.outWidth, problem.channels),
-    checkStage('pointwise', pw, problem.outHeight, problem.outWidth, problem.outChannels),
-  ]) {
-    if (!check.supported) return check;
-  }
+  const stageAttrs = stages(shapes, attrs);
+  const checks = [
+    checkStage('depthwise', stageAttrs.dw, problem.outHeight, problem.outWidth, problem.channels),
+    checkStage('pointwise', stageAttrs.pw, problem.outHeight, problem.outWidth, problem.outChannels),
+  ];
   const optionalInputs = [
     shapes.dwBias,
     shapes.dwPreluActivationWeights,
@@ -167,9 +169,26 @@ export function isSupported(
     shapes.x.reduce((a, b) => a * b, 1),
     problem.batch * problem.outHeight * problem.outWidth * problem.outChannels,
   );
-  const resources = checkBindings(3 + optionalInputs, largest, limits);
-  if (!resources.supported) return resources;
-  return dwPwTileFits(resolveDwPwTile(problem, limits, attrs.tile), limits);
+  checks.push(checkBindings(3 + optionalInputs, largest, limits));
+  const tile = resolveDwPwTile(problem, limits, attrs.tile);
+  checks.push(dwPwTileFits(tile, limits));
+  const failed = checks.find((check) => !check.supported);
+  if (failed != null) return { reason: failed.reason! };
+  return { problem, convInfo: site.convInfo, stages: stageAttrs, tile };
+}
+
+/**
+ * Whether the kernel can run these shapes and attributes on a device with
+ * `limits`; the planner and the graph rewrite ask this instead of repeating
+ * the rules.
+ */
+export function isSupported(
+  shapes: DwPwShapes,
+  attrs: FusedDepthwisePointwiseConv2DAttrs,
+  limits: KernelLimits,
+): Support {
+  const checked = checkSite(shapes, attrs, limits);
+  return 'reason' in checked ? { supported: false, reason: checked.reason } : { supported: true };
 }
 
 export function fusedDepthwisePointwiseConv2D(args: {
@@ -188,14 +207,11 @@ export function fusedDepthwisePointwiseConv2D(args: {
     pwBias: inputs.pwBias?.shape,
     pwPreluActivationWeights: inputs.pwPreluActivationWeights?.shape,
   };
-  const support = isSupported(shapes, attrs, limits);
-  if (!support.supported) {
-    throw new Error(`${FusedDepthwisePointwiseConv2D}: ${support.reason}`);
+  const checked = checkSite(shapes, attrs, limits);
+  if ('reason' in checked) {
+    throw new Error(`${FusedDepthwisePointwiseConv2D}: ${checked.reason}`);
   }
-  const site = dwPwProblem(shapes, attrs);
-  if ('error' in site) throw new Error(site.error); // unreachable: isSupported checked it
-  const { problem, convInfo } = site;
-  const stageAttrs = stages(shapes, attrs);
+  const { problem, convInfo, stages: stageAttrs, tile } = checked;
   const program = new DepthwisePointwiseProgram({
     outputShape: [problem.batch, problem.outHeight, problem.outWidth, problem.outChannels],
     kernelSize: problem.kernelSize,
@@ -204,7 +220,7 @@ export function fusedDepthwisePointwiseConv2D(args: {
     outChannels: problem.outChannels,
     dw: stageEpilogueOf(stageAttrs.dw),
     pw: stageEpilogueOf(stageAttrs.pw),
-    tile: resolveDwPwTile(problem, limits, attrs.tile),
+    tile,
     maxWorkgroupsPerDimension: limits.maxComputeWorkgroupsPerDimension,
   });
   const programInputs = [

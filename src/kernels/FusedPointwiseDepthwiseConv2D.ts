@@ -140,22 +140,28 @@ export function resolvePwDwTile(
   return resolved;
 }
 
-/** Whether the kernel can run these shapes and attributes on a device with `limits`. */
-export function isSupported(
+/** A site the kernel can run: everything the kernel function needs, computed once. */
+interface CheckedSite {
+  problem: PwDwProblem;
+  convInfo: backend_util.Conv2DInfo;
+  stages: { pw: StageAttrs; dw: StageAttrs };
+  tile: PwDwTile;
+}
+
+/** The legality rules; on success also the geometry and tile the kernel uses. */
+function checkSite(
   shapes: PwDwShapes,
   attrs: FusedPointwiseDepthwiseConv2DAttrs,
   limits: KernelLimits,
-): Support {
+): CheckedSite | { reason: string } {
   const site = pwDwProblem(shapes, attrs);
-  if ('error' in site) return { supported: false, reason: site.error };
-  const { problem } = site;
-  const { pw, dw } = stages(shapes, attrs);
-  for (const check of [
-    checkStage('pointwise', pw, problem.inHeight, problem.inWidth, problem.channels),
-    checkStage('depthwise', dw, problem.outHeight, problem.outWidth, problem.channels),
-  ]) {
-    if (!check.supported) return check;
-  }
+  if ('error' in site) return { reason: site.error };
+  const { problem, convInfo } = site;
+  const stageAttrs = stages(shapes, attrs);
+  const checks = [
+    checkStage('pointwise', stageAttrs.pw, problem.inHeight, problem.inWidth, problem.channels),
+    checkStage('depthwise', stageAttrs.dw, problem.outHeight, problem.outWidth, problem.channels),
+  ];
   const optionalInputs = [
     shapes.pwBias,
     shapes.pwPreluActivationWeights,
@@ -166,10 +172,22 @@ export function isSupported(
     shapes.x.reduce((a, b) => a * b, 1),
     problem.batch * problem.outHeight * problem.outWidth * problem.channels,
   );
-  const resources = checkBindings(3 + optionalInputs, largest, limits);
-  if (!resources.supported) return resources;
-  const strides = asPair(attrs.strides, 1);
-  return pwDwTileFits(resolvePwDwTile(problem, limits, attrs.tile), problem.kernelSize, strides, limits);
+  checks.push(checkBindings(3 + optionalInputs, largest, limits));
+  const tile = resolvePwDwTile(problem, limits, attrs.tile);
+  checks.push(pwDwTileFits(tile, problem.kernelSize, [convInfo.strideHeight, convInfo.strideWidth], limits));
+  const failed = checks.find((check) => !check.supported);
+  if (failed != null) return { reason: failed.reason! };
+  return { problem, convInfo, stages: stageAttrs, tile };
+}
+
+/** Whether the kernel can run these shapes and attributes on a device with `limits`. */
+export function isSupported(
+  shapes: PwDwShapes,
+  attrs: FusedPointwiseDepthwiseConv2DAttrs,
+  limits: KernelLimits,
+): Support {
+  const checked = checkSite(shapes, attrs, limits);
+  return 'reason' in checked ? { supported: false, reason: checked.reason } : { supported: true };
 }
 
 export function fusedPointwiseDepthwiseConv2D(args: {
@@ -188,14 +206,11 @@ export function fusedPointwiseDepthwiseConv2D(args: {
     dwBias: inputs.dwBias?.shape,
     dwPreluActivationWeights: inputs.dwPreluActivationWeights?.shape,
   };
-  const support = isSupported(shapes, attrs, limits);
-  if (!support.supported) {
-    throw new Error(`${FusedPointwiseDepthwiseConv2D}: ${support.reason}`);
+  const checked = checkSite(shapes, attrs, limits);
+  if ('reason' in checked) {
+    throw new Error(`${FusedPointwiseDepthwiseConv2D}: ${checked.reason}`);
   }
-  const site = pwDwProblem(shapes, attrs);
-  if ('error' in site) throw new Error(site.error); // unreachable: isSupported checked it
-  const { problem, convInfo } = site;
-  const stageAttrs = stages(shapes, attrs);
+  const { problem, convInfo, stages: stageAttrs, tile } = checked;
   const program = new PointwiseDepthwiseProgram({
     outputShape: [problem.batch, problem.outHeight, problem.outWidth, problem.channels],
     inChannels: problem.inChannels,
@@ -204,7 +219,7 @@ export function fusedPointwiseDepthwiseConv2D(args: {
     strides: [convInfo.strideHeight, convInfo.strideWidth],
     pw: stageEpilogueOf(stageAttrs.pw),
     dw: stageEpilogueOf(stageAttrs.dw),
-    tile: resolvePwDwTile(problem, limits, attrs.tile),
+    tile,
     maxWorkgroupsPerDimension: limits.maxComputeWorkgroupsPerDimension,
   });
   const programInputs = [

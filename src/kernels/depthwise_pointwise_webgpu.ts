@@ -24,7 +24,15 @@ import type { WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 
 import { dwPwInvocations, dwPwRun, dwPwSplits, dwPwTileRowVecs } from './depthwise_pointwise_tile';
 import { DwPwTile } from './types';
-import { channelLoad4, epilogueKey, epilogueUniforms, StageEpilogue, stageEpilogue } from './wgsl';
+import {
+  channelLoad4,
+  epilogueKey,
+  epilogueUniforms,
+  StageEpilogue,
+  stageBindings,
+  stageEpilogue,
+  vecWidth,
+} from './wgsl';
 
 export interface DepthwisePointwiseConfig {
   /** [N, Ho, Wo, F]. */
@@ -62,28 +70,15 @@ export class DepthwisePointwiseProgram implements WebGPUProgram {
     this.channelsAligned = config.channels % 4 === 0;
     this.filtersAligned = config.outChannels % 4 === 0;
 
-    const vecIfAligned = (aligned: boolean) => (aligned ? 4 : 1);
-    this.variableNames = ['x', 'dwW'];
-    this.variableComponents = [vecIfAligned(this.channelsAligned), vecIfAligned(this.channelsAligned)];
-    if (dw.hasBias) {
-      this.variableNames.push('dwBias');
-      this.variableComponents.push(vecIfAligned(this.channelsAligned));
-    }
-    if (dw.hasPreluWeights) {
-      this.variableNames.push('dwAlpha');
-      this.variableComponents.push(1);
-    }
-    this.variableNames.push('pwW');
-    this.variableComponents.push(vecIfAligned(this.filtersAligned));
-    if (pw.hasBias) {
-      this.variableNames.push('pwBias');
-      this.variableComponents.push(vecIfAligned(this.filtersAligned));
-    }
-    if (pw.hasPreluWeights) {
-      this.variableNames.push('pwAlpha');
-      this.variableComponents.push(1);
-    }
-    this.outputComponent = vecIfAligned(this.filtersAligned);
+    const dwBindings = stageBindings('dw', dw, this.channelsAligned);
+    const pwBindings = stageBindings('pw', pw, this.filtersAligned);
+    this.variableNames = ['x', ...dwBindings.names, ...pwBindings.names];
+    this.variableComponents = [
+      vecWidth(this.channelsAligned),
+      ...dwBindings.components,
+      ...pwBindings.components,
+    ];
+    this.outputComponent = vecWidth(this.filtersAligned);
 
     this.workgroupSize = [dwPwInvocations(tile), 1, 1];
     // Pixel tiles along x (folded into y when there are too many), filter

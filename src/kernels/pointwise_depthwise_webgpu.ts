@@ -21,7 +21,15 @@ import type { WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 
 import { pwDwHalo, pwDwThreadVecs } from './pointwise_depthwise_tile';
 import { PwDwTile } from './types';
-import { channelLoad4, epilogueKey, epilogueUniforms, StageEpilogue, stageEpilogue } from './wgsl';
+import {
+  channelLoad4,
+  epilogueKey,
+  epilogueUniforms,
+  StageEpilogue,
+  stageBindings,
+  stageEpilogue,
+  vecWidth,
+} from './wgsl';
 
 export interface PointwiseDepthwiseConfig {
   /** [N, Ho, Wo, M]. */
@@ -58,29 +66,11 @@ export class PointwiseDepthwiseProgram implements WebGPUProgram {
     this.inAligned = config.inChannels % 4 === 0;
     this.channelsAligned = config.channels % 4 === 0;
 
-    const vecIfAligned = (aligned: boolean) => (aligned ? 4 : 1);
-    const mVec = vecIfAligned(this.channelsAligned);
-    this.variableNames = ['x', 'pwW'];
-    this.variableComponents = [vecIfAligned(this.inAligned), mVec];
-    if (pw.hasBias) {
-      this.variableNames.push('pwBias');
-      this.variableComponents.push(mVec);
-    }
-    if (pw.hasPreluWeights) {
-      this.variableNames.push('pwAlpha');
-      this.variableComponents.push(1);
-    }
-    this.variableNames.push('dwW');
-    this.variableComponents.push(mVec);
-    if (dw.hasBias) {
-      this.variableNames.push('dwBias');
-      this.variableComponents.push(mVec);
-    }
-    if (dw.hasPreluWeights) {
-      this.variableNames.push('dwAlpha');
-      this.variableComponents.push(1);
-    }
-    this.outputComponent = mVec;
+    const pwBindings = stageBindings('pw', pw, this.channelsAligned);
+    const dwBindings = stageBindings('dw', dw, this.channelsAligned);
+    this.variableNames = ['x', ...pwBindings.names, ...dwBindings.names];
+    this.variableComponents = [vecWidth(this.inAligned), ...pwBindings.components, ...dwBindings.components];
+    this.outputComponent = vecWidth(this.channelsAligned);
 
     this.workgroupSize = [tile.workgroupSize, 1, 1];
     const [n, ho, wo, m] = outputShape;

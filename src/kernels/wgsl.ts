@@ -99,3 +99,30 @@ export function stageEpilogue(
 export function epilogueUniforms(stage: string): string {
   return `${stage}AlphaStrides : vec3<i32>, ${stage}LeakyAlpha : f32,`;
 }
+
+/** vec4 bindings where the channel count allows (see `channelLoad4`), else scalars. */
+export const vecWidth = (aligned: boolean) => (aligned ? 4 : 1);
+
+/**
+ * The bindings of one stage, in the order the kernels pass its tensors:
+ * `<stage>W` (the filter), then `<stage>Bias` and `<stage>Alpha` when used.
+ * Filter and bias are vec4 when the stage's channels are aligned; PReLU
+ * weights, indexed by broadcast strides, are always scalar.
+ */
+export function stageBindings(
+  stage: string,
+  e: StageEpilogue,
+  aligned: boolean,
+): { names: string[]; components: number[] } {
+  const names = [`${stage}W`];
+  const components = [vecWidth(aligned)];
+  if (e.hasBias) {
+    names.push(`${stage}Bias`);
+    components.push(vecWidth(aligned));
+  }
+  if (e.hasPreluWeights) {
+    names.push(`${stage}Alpha`);
+    components.push(1);
+  }
+  return { names, components };
+}

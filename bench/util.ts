@@ -6,6 +6,7 @@
  */
 
 import * as tf from '@tensorflow/tfjs-core';
+import { writeFileSync } from 'node:fs';
 
 export const median = (values: number[]): number => {
   const s = [...values].sort((a, b) => a - b);
@@ -96,4 +97,20 @@ export function parseArgs(argv: string[]): Record<string, string> {
     if (argv[i].startsWith('--')) out[argv[i].slice(2)] = argv[i + 1] ?? '';
   }
   return out;
+}
+
+/** Writes a result file (when `path` is given) stamped with the date and device. */
+export function writeResults(path: string | undefined, device: string, body: Record<string, unknown>): void {
+  if (path) writeFileSync(path, JSON.stringify({ date: new Date().toISOString(), device, ...body }, null, 1));
+}
+
+/** Runs a benchmark's main and exits with its status (Dawn keeps the process alive otherwise). */
+export function runMain(main: () => Promise<void>): void {
+  main().then(
+    () => process.exit(0),
+    (e) => {
+      console.error(e);
+      process.exit(1);
+    },
+  );
 }

@@ -20,7 +20,7 @@ import { autotune, deviceProfileFromLimits, H100_LIKE_PROFILE } from '../src/pla
 import { makeSiteTimer } from '../src/ops/site_timer';
 import { kernelLimitsOf } from '../src/kernels/fused_conv_util';
 import { WebGPUFusedBackend } from '../src/backend/webgpu_fused_backend';
-import { gpuTime, median, wallMs } from '../bench/util';
+import { gpuTime, median, runMain, wallMs } from '../bench/util';
 import { fileHandler, smoothImage } from '../scripts/model_files';
 
 const NO_ADAPTER_EXIT = 3;
@@ -182,10 +182,4 @@ async function main(): Promise<void> {
   fused.dispose();
 }
 
-main().then(
-  () => process.exit(0),
-  (e) => {
-    console.error(e);
-    process.exit(1);
-  },
-);
+runMain(main);

@@ -8,10 +8,9 @@
 
 import '../../scripts/dawn_prelude';
 import * as tf from '@tensorflow/tfjs-core';
-import { writeFileSync } from 'node:fs';
 
 import { calibrate, H100_LIKE_PROFILE, WebGPUFusedBackend } from '../../src/index';
-import { deviceDescription, parseArgs } from '../util';
+import { deviceDescription, parseArgs, runMain, writeResults } from '../util';
 
 async function main() {
   const args = parseArgs(process.argv.slice(2));
@@ -32,14 +31,7 @@ async function main() {
       `  ${key.padEnd(22)} ${String(profile[key]).padStart(12)}   (default ${H100_LIKE_PROFILE[key]})`,
     );
   }
-  if (args.out)
-    writeFileSync(args.out, JSON.stringify({ date: new Date().toISOString(), device, profile }, null, 1));
+  writeResults(args.out, device, { profile });
 }
 
-main().then(
-  () => process.exit(0),
-  (e) => {
-    console.error(e);
-    process.exit(1);
-  },
-);
+runMain(main);

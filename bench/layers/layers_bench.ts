@@ -19,7 +19,6 @@
 import '../../scripts/dawn_prelude';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { writeFileSync } from 'node:fs';
 
 import '../../src/index'; // registers webgpu-fused
 import { dwPwTileFits } from '../../src/kernels/depthwise_pointwise_tile';
@@ -38,7 +37,16 @@ import {
   searchDwPwTile,
   searchPwDwTile,
 } from '../../src/planner/index';
-import { backToBackMs, deviceDescription, gpuTime, median, parseArgs, quantile } from '../util';
+import {
+  backToBackMs,
+  deviceDescription,
+  gpuTime,
+  median,
+  parseArgs,
+  quantile,
+  runMain,
+  writeResults,
+} from '../util';
 import { DW_PW_SITES, DwPwSite, PW_DW_SITES, PwDwSite } from './sites';
 
 const args = parseArgs(process.argv.slice(2));
@@ -355,20 +363,8 @@ async function main() {
       );
     }
   }
-  const out = {
-    date: new Date().toISOString(),
-    device,
-    backend: 'Node + Dawn (npm webgpu 0.6.2), tfjs 4.22.0',
-    results,
-  };
-  if (args.out) writeFileSync(args.out, JSON.stringify(out, null, 1));
+  writeResults(args.out, device, { backend: 'Node + Dawn (npm webgpu 0.6.2), tfjs 4.22.0', results });
   console.log('done');
 }
 
-main().then(
-  () => process.exit(0),
-  (e) => {
-    console.error(e);
-    process.exit(1);
-  },
-);
+runMain(main);

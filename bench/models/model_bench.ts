@@ -14,7 +14,6 @@ import '../../scripts/dawn_prelude';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { GraphModel, loadGraphModel as tfLoadGraphModel } from '@tensorflow/tfjs-converter';
-import { writeFileSync } from 'node:fs';
 
 import '../../src/index'; // registers webgpu-fused
 import { loadGraphModel } from '../../src/graph-rewrite/index';
@@ -22,7 +21,16 @@ import { autotune, deviceProfileFromLimits, H100_LIKE_PROFILE } from '../../src/
 import { makeSiteTimer } from '../../src/ops/site_timer';
 import { kernelLimitsOf } from '../../src/kernels/fused_conv_util';
 import { fileHandler, inputShapeOf, smoothImage } from '../../scripts/model_files';
-import { deviceDescription, gpuTime, median, parseArgs, quantile, wallMs } from '../util';
+import {
+  deviceDescription,
+  gpuTime,
+  median,
+  parseArgs,
+  quantile,
+  wallMs,
+  runMain,
+  writeResults,
+} from '../util';
 
 const args = parseArgs(process.argv.slice(2));
 const MODELS = (args.models ?? 'mobilenet_v2_mid,posenet,blazeface,handskeleton').split(',');
@@ -201,20 +209,8 @@ async function main() {
       );
     }
   }
-  const out = {
-    date: new Date().toISOString(),
-    device,
-    backend: 'Node + Dawn (npm webgpu 0.6.2), tfjs 4.22.0',
-    results,
-  };
-  if (args.out) writeFileSync(args.out, JSON.stringify(out, null, 1));
+  writeResults(args.out, device, { backend: 'Node + Dawn (npm webgpu 0.6.2), tfjs 4.22.0', results });
   console.log('done');
 }
 
-main().then(
-  () => process.exit(0),
-  (e) => {
-    console.error(e);
-    process.exit(1);
-  },
-);
+runMain(main);

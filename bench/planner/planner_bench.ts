@@ -15,7 +15,6 @@ import '../../scripts/dawn_prelude';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { loadGraphModel as tfLoadGraphModel } from '@tensorflow/tfjs-converter';
-import { writeFileSync } from 'node:fs';
 
 import '../../src/index';
 import { fuseGraphModelArtifacts } from '../../src/graph-rewrite/index';
@@ -28,7 +27,7 @@ import {
   MeasuredSite,
 } from '../../src/planner/index';
 import { artifactsFromDir, inputShapeOf } from '../../scripts/model_files';
-import { deviceDescription, gpuTime, median, parseArgs } from '../util';
+import { deviceDescription, gpuTime, median, parseArgs, runMain, writeResults } from '../util';
 
 const args = parseArgs(process.argv.slice(2));
 const ROUNDS = Number(args.rounds ?? 5);
@@ -154,15 +153,8 @@ async function main() {
       );
     }
   }
-  if (args.out)
-    writeFileSync(args.out, JSON.stringify({ date: new Date().toISOString(), device, results }, null, 1));
+  writeResults(args.out, device, { results });
   console.log('done');
 }
 
-main().then(
-  () => process.exit(0),
-  (e) => {
-    console.error(e);
-    process.exit(1);
-  },
-);
+runMain(main);

@@ -148,3 +148,45 @@ export interface PwDwProblem {
   outHeight: number;
   outWidth: number;
 }
+
+/**
+ * Tile parameters of the inverted-residual kernel (FusedInvertedResidual).
+ * A workgroup owns a `tileH` × `tileW` block of output pixels of one image ×
+ * `filters` output channels. It walks the expanded channels in chunks of
+ * `chunk`: the expansion (1x1) for the block plus its halo into workgroup
+ * memory, the depthwise from it into workgroup memory, then the projection
+ * (1x1) into register accumulators, `threadPixels` × `threadFilters` per
+ * invocation. With `splits` > 1 the expanded channels are divided among that
+ * many workgroups per block, which write partial projections that a second,
+ * small pass adds up (parallelism for small maps).
+ */
+export interface IrTile {
+  tileH: number;
+  tileW: number;
+  /** Output channels per workgroup, a multiple of `threadFilters`. */
+  filters: number;
+  /** Expanded channels per round, a multiple of 4. */
+  chunk: number;
+  threadPixels: number;
+  /** A multiple of 4 (vec4 accumulators). */
+  threadFilters: number;
+  /** Halo positions one invocation expands together (each weight load serves them all). */
+  expandPositions: number;
+  /** Workgroups sharing one output block, each taking a share of the expanded channels (default 1). */
+  splits?: number;
+}
+
+/** Shapes of one inverted-residual block: 1x1 Cin→M, depthwise k×k (stride s) on M, 1x1 M→Cout. */
+export interface IrProblem {
+  batch: number;
+  inHeight: number;
+  inWidth: number;
+  inChannels: number;
+  /** The expanded width M. */
+  expandedChannels: number;
+  outChannels: number;
+  kernelSize: number;
+  stride: number;
+  outHeight: number;
+  outWidth: number;
+}

@@ -50,18 +50,32 @@ export function epilogueKey(e: StageEpilogue): string {
  * for output channels c..c+3 at pixel (h, w): bias, then the activation.
  * Expects bindings `<stage>Bias` / `<stage>Alpha` when used and uniforms
  * `<stage>AlphaStrides : vec3<i32>` (PReLU weights broadcast to [H, W, C])
- * and `<stage>LeakyAlpha : f32`.
+ * and `<stage>LeakyAlpha : f32`. With `packed` (a vec4 buffer name) bias and
+ * PReLU weights come from that buffer at uniforms `<stage>BiasOffset` /
+ * `<stage>AlphaOffset` instead (and `packedScalar` must be declared).
  */
 export function stageEpilogue(
   stage: string,
   e: StageEpilogue,
   channels: string,
   biasAligned: boolean,
+  packed?: string,
 ): string {
   const parts: string[] = [];
   const body: string[] = ['var r = v;'];
+  // Packed stages read bias and PReLU weights from one vec4 buffer at
+  // offsets (in floats, bias 4-aligned) given by uniforms.
+  const alphaValue = (index: string) =>
+    packed == null ? `${stage}Alpha[${index}]` : `packedScalar(uniforms.${stage}AlphaOffset + ${index})`;
   if (e.hasBias) {
-    parts.push(channelLoad4(`${stage}BiasAt`, `${stage}Bias`, biasAligned, channels));
+    parts.push(
+      packed == null
+        ? channelLoad4(`${stage}BiasAt`, `${stage}Bias`, biasAligned, channels)
+        : `
+  fn ${stage}BiasAt(base : i32, c : i32) -> vec4<f32> {
+    return ${packed}[(uniforms.${stage}BiasOffset + base + c) / 4];
+  }`,
+    );
     body.push(`r = r + ${stage}BiasAt(0, c);`);
   }
   if (e.activation !== 'linear') {
@@ -78,10 +92,10 @@ export function stageEpilogue(
     let base = h * s.x + w * s.y;
     let last = ${channels} - 1;
     return vec4<f32>(
-        ${stage}Alpha[base + min(c, last) * s.z],
-        ${stage}Alpha[base + min(c + 1, last) * s.z],
-        ${stage}Alpha[base + min(c + 2, last) * s.z],
-        ${stage}Alpha[base + min(c + 3, last) * s.z]);
+        ${alphaValue('base + min(c, last) * s.z')},
+        ${alphaValue('base + min(c + 1, last) * s.z')},
+        ${alphaValue('base + min(c + 2, last) * s.z')},
+        ${alphaValue('base + min(c + 3, last) * s.z')});
   }`);
       alpha = `${stage}AlphaAt(h, w, c)`;
     }
@@ -125,4 +139,12 @@ export function stageBindings(
     components.push(1);
   }
   return { names, components };
+}
+
+/** `fn packedScalar(i : i32) -> f32`: float `i` of the vec4 buffer `buffer`. */
+export function packedScalarLoad(buffer: string): string {
+  return `
+  fn packedScalar(i : i32) -> f32 {
+    return ${buffer}[i / 4][i % 4];
+  }`;
 }

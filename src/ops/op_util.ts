@@ -32,7 +32,7 @@ export function backendLimits(): KernelLimits | null {
 }
 
 /** Limits for the shape rules when no WebGPU device is involved. */
-const UNLIMITED: KernelLimits = {
+export const UNLIMITED: KernelLimits = {
   maxComputeWorkgroupStorageSize: Infinity,
   maxComputeInvocationsPerWorkgroup: Infinity,
   maxComputeWorkgroupSizeX: Infinity,

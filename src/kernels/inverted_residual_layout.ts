@@ -1,0 +1,112 @@
+/**
+ * Where each weight of an inverted-residual block lives in its packed buffer.
+ *
+ * A block has up to nine weight tensors (three filters, biases and PReLU
+ * weights) besides its input, more storage buffers than WebGPU's default
+ * limit of 8 per shader stage. They are packed once into one float32 buffer,
+ * each section starting on a vec4 boundary and each filter row padded to a
+ * multiple of 4 channels with zeros, so the kernel reads every filter and
+ * bias with aligned vec4 loads whatever the channel counts, and zero rows
+ * make padded channels contribute nothing.
+ */
+
+export interface PackedStageLayout {
+  /** Offsets in floats (multiples of 4); -1 when the stage has no such tensor. */
+  weights: number;
+  bias: number;
+  alpha: number;
+  /** Shape of the PReLU weights as given (they are stored flat, unpadded). */
+  alphaShape?: number[];
+}
+
+export interface InvertedResidualLayout {
+  inChannels: number;
+  expandedChannels: number;
+  outChannels: number;
+  kernelSize: number;
+  expand: PackedStageLayout;
+  depthwise: PackedStageLayout;
+  project: PackedStageLayout;
+  /** Floats in the packed buffer (a multiple of 4). */
+  size: number;
+}
+
+/** What the layout depends on: channel counts, kernel size and which epilogue tensors exist. */
+export interface InvertedResidualLayoutSpec {
+  inChannels: number;
+  expandedChannels: number;
+  outChannels: number;
+  kernelSize: number;
+  expandBias: boolean;
+  expandAlphaShape?: readonly number[];
+  dwBias: boolean;
+  dwAlphaShape?: readonly number[];
+  projectBias: boolean;
+  projectAlphaShape?: readonly number[];
+}
+
+export const roundUp4 = (v: number): number => Math.ceil(v / 4) * 4;
+
+/**
+ * Filter sections, row-major with rows padded to 4 floats:
+ *   expand [roundUp4(Cin)][roundUp4(M)], depthwise [k·k][roundUp4(M)],
+ *   project [roundUp4(M)][roundUp4(Cout)];
+ * biases [roundUp4(channels)]; PReLU weights flat.
+ */
+export function invertedResidualLayout(spec: InvertedResidualLayoutSpec): InvertedResidualLayout {
+  const m4 = roundUp4(spec.expandedChannels);
+  const out4 = roundUp4(spec.outChannels);
+  let size = 0;
+  const take = (floats: number) => {
+    const offset = size;
+    size += roundUp4(floats);
+    return offset;
+  };
+  const stage = (
+    weightFloats: number,
+    channels: number,
+    bias: boolean,
+    alphaShape: readonly number[] | undefined,
+  ): PackedStageLayout => ({
+    weights: take(weightFloats),
+    bias: bias ? take(channels) : -1,
+    alpha: alphaShape != null ? take(alphaShape.reduce((a, b) => a * b, 1)) : -1,
+    ...(alphaShape != null ? { alphaShape: [...alphaShape] } : {}),
+  });
+  const expand = stage(roundUp4(spec.inChannels) * m4, m4, spec.expandBias, spec.expandAlphaShape);
+  const depthwise = stage(spec.kernelSize * spec.kernelSize * m4, m4, spec.dwBias, spec.dwAlphaShape);
+  const project = stage(m4 * out4, out4, spec.projectBias, spec.projectAlphaShape);
+  return {
+    inChannels: spec.inChannels,
+    expandedChannels: spec.expandedChannels,
+    outChannels: spec.outChannels,
+    kernelSize: spec.kernelSize,
+    expand,
+    depthwise,
+    project,
+    size,
+  };
+}
+
+/** Why `layout` is not a well-formed layout (it comes from user attributes), or null. */
+export function checkLayout(layout: InvertedResidualLayout): string | null {
+  const dims = [layout.inChannels, layout.expandedChannels, layout.outChannels, layout.kernelSize];
+  if (!dims.every((d) => Number.isInteger(d) && d > 0)) {
+    return `invalid packed layout dimensions ${JSON.stringify(dims)}`;
+  }
+  const expected = invertedResidualLayout({
+    inChannels: layout.inChannels,
+    expandedChannels: layout.expandedChannels,
+    outChannels: layout.outChannels,
+    kernelSize: layout.kernelSize,
+    expandBias: layout.expand.bias >= 0,
+    expandAlphaShape: layout.expand.alphaShape,
+    dwBias: layout.depthwise.bias >= 0,
+    dwAlphaShape: layout.depthwise.alphaShape,
+    projectBias: layout.project.bias >= 0,
+    projectAlphaShape: layout.project.alphaShape,
+  });
+  return JSON.stringify(expected) === JSON.stringify(layout)
+    ? null
+    : 'the packed layout does not match its dimensions (pack the weights with packInvertedResidual)';
+}

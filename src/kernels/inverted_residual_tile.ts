@@ -1,0 +1,137 @@
+/**
+ * Tile arithmetic of the inverted-residual kernel: halo, resource use,
+ * feasibility on a device and the default choice. Shared by the kernel, the
+ * planner and the tests.
+ */
+
+import { BYTES_PER_FLOAT } from './depthwise_pointwise_tile';
+import { IrProblem, IrTile, KernelLimits, Support } from './types';
+
+/** Expansion positions a block of outputs needs: its depthwise receptive field. */
+export function irHalo(tile: IrTile, kernelSize: number, strides: [number, number]) {
+  return {
+    height: (tile.tileH - 1) * strides[0] + kernelSize,
+    width: (tile.tileW - 1) * strides[1] + kernelSize,
+  };
+}
+
+export const irSplits = (tile: IrTile): number => tile.splits ?? 1;
+
+/** Invocations along the pixels of the block (the last one may be partly idle). */
+export const irPixelThreads = (tile: IrTile): number =>
+  Math.ceil((tile.tileH * tile.tileW) / tile.threadPixels);
+
+export const irInvocations = (tile: IrTile): number =>
+  irPixelThreads(tile) * (tile.filters / tile.threadFilters);
+
+/** vec4s per pixel row of the depthwise tile: the chunk plus one, so rows start on distinct banks. */
+export const irDepthwiseRowVecs = (tile: IrTile): number => tile.chunk / 4 + 1;
+
+/** Workgroup memory: the expansion of block + halo, and the depthwise of the block, one chunk each. */
+export function irWorkgroupStorageBytes(tile: IrTile, kernelSize: number, strides: [number, number]): number {
+  const halo = irHalo(tile, kernelSize, strides);
+  const expansion = halo.height * halo.width * tile.chunk;
+  const depthwise = irPixelThreads(tile) * tile.threadPixels * irDepthwiseRowVecs(tile) * 4;
+  return (expansion + depthwise) * BYTES_PER_FLOAT;
+}
+
+export function irSpatialTiles(problem: IrProblem, tile: IrTile): number {
+  return Math.ceil(problem.outHeight / tile.tileH) * Math.ceil(problem.outWidth / tile.tileW);
+}
+
+export function irWorkgroupCount(problem: IrProblem, tile: IrTile): number {
+  return (
+    problem.batch *
+    irSpatialTiles(problem, tile) *
+    Math.ceil(problem.outChannels / tile.filters) *
+    irSplits(tile)
+  );
+}
+
+const isPositiveInt = (v: number) => Number.isInteger(v) && v > 0;
+const fail = (reason: string): Support => ({ supported: false, reason });
+
+/** Whether `tile` is well formed and fits `limits` for this kernel size and strides. */
+export function irTileFits(
+  tile: IrTile,
+  kernelSize: number,
+  strides: [number, number],
+  limits: KernelLimits,
+): Support {
+  const { tileH, tileW, filters, chunk, threadPixels, threadFilters, expandPositions } = tile;
+  const splits = irSplits(tile);
+  const fields = [tileH, tileW, filters, chunk, threadPixels, threadFilters, expandPositions, splits];
+  if (!fields.every(isPositiveInt)) {
+    return fail(`tile parameters must be positive integers: ${JSON.stringify(tile)}`);
+  }
+  if (threadFilters % 4 !== 0 || filters % threadFilters !== 0) {
+    return fail('filters must be a multiple of threadFilters, itself a multiple of 4');
+  }
+  if (chunk % 4 !== 0) return fail('chunk must be a multiple of 4');
+  if (threadPixels > 16 || expandPositions > 8) {
+    return fail('threadPixels must be at most 16 and expandPositions at most 8');
+  }
+  if ((threadPixels * threadFilters) / 4 > 32) {
+    return fail('threadPixels × threadFilters must be at most 128 accumulators');
+  }
+  if (splits > 64) return fail('splits must be at most 64');
+  const invocations = irInvocations(tile);
+  if (
+    invocations > limits.maxComputeInvocationsPerWorkgroup ||
+    invocations > limits.maxComputeWorkgroupSizeX
+  ) {
+    return fail(
+      `${invocations} invocations exceed the device limit ${limits.maxComputeInvocationsPerWorkgroup}`,
+    );
+  }
+  const bytes = irWorkgroupStorageBytes(tile, kernelSize, strides);
+  if (bytes > limits.maxComputeWorkgroupStorageSize) {
+    return fail(
+      `${bytes} B of workgroup storage exceed the device limit ${limits.maxComputeWorkgroupStorageSize}`,
+    );
+  }
+  return { supported: true };
+}
+
+const roundUp = (v: number, m: number) => Math.ceil(v / m) * m;
+
+/** Workgroups that keep a large GPU busy; fewer leave SMs idle at batch 1. */
+const TARGET_WORKGROUPS = 256;
+
+/**
+ * The tile to use without on-device tuning: all output channels in one
+ * workgroup (re-expanding per filter block costs more than it saves) up to
+ * 256 of them, 8×8 blocks on large maps and whole rows of 7 on small ones,
+ * 32-channel chunks, and the expanded channels split over as many
+ * workgroups as it takes to fill the GPU. Shrunk until it fits.
+ */
+export function defaultIrTile(problem: IrProblem, limits: KernelLimits): IrTile {
+  const strides: [number, number] = [problem.stride, problem.stride];
+  const outC = roundUp(problem.outChannels, 4);
+  const threadFilters = outC >= 256 ? 16 : outC >= 64 ? 8 : 4;
+  const filters = Math.min(roundUp(outC, threadFilters), 64 * threadFilters);
+  const side = (size: number) => (size <= 7 ? size : size <= 14 ? 7 : 8);
+  const tile: IrTile = {
+    tileH: Math.min(problem.outHeight <= 14 ? 4 : 8, side(problem.outHeight)),
+    tileW: side(problem.outWidth),
+    filters,
+    chunk: Math.min(32, roundUp(problem.expandedChannels, 4)),
+    threadPixels: 1,
+    threadFilters,
+    expandPositions: 4,
+  };
+  while (!irTileFits(tile, problem.kernelSize, strides, limits).supported && tile.threadPixels < 16) {
+    tile.threadPixels *= 2;
+  }
+  while (!irTileFits(tile, problem.kernelSize, strides, limits).supported && tile.chunk > 8) {
+    tile.chunk = roundUp(tile.chunk / 2, 4);
+  }
+  while (!irTileFits(tile, problem.kernelSize, strides, limits).supported && tile.tileH > 1) {
+    tile.tileH = Math.ceil(tile.tileH / 2);
+  }
+  const blocks = irWorkgroupCount(problem, tile);
+  const maxSplits = Math.max(1, Math.floor(problem.expandedChannels / (2 * tile.chunk)));
+  const splits = Math.min(maxSplits, 16, Math.ceil(TARGET_WORKGROUPS / blocks));
+  if (splits > 1) tile.splits = splits;
+  return tile;
+}

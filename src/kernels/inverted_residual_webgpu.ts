@@ -1,0 +1,310 @@
+/**
+ * A whole inverted-residual block in one dispatch: expansion 1x1 (+ bias,
+ * activation) → depthwise k×k (+ bias, activation) → projection 1x1
+ * (+ bias, activation) (+ the block input, the residual). Neither the
+ * expanded tensor nor the depthwise output reaches global memory.
+ *
+ * A workgroup owns a `tileH` × `tileW` block of outputs of one image ×
+ * `tile.filters` output channels and walks the expanded channels in chunks:
+ *   1. the expansion of the chunk for every position of the block's
+ *      receptive field (halo included) into `expTile`; positions outside the
+ *      image hold the depthwise zero padding and are never computed. An
+ *      invocation takes `expandPositions` positions × 4 channels, so each
+ *      weight load serves several positions and each input load (the same
+ *      address across neighbouring invocations) four channels;
+ *   2. the depthwise of the chunk for the block into `dwTile`;
+ *   3. the projection of the chunk into register accumulators,
+ *      `threadPixels` × `threadFilters` per invocation (output-stationary).
+ * With one split the projection epilogue and the residual follow and the
+ * block is stored; with `splits` > 1, workgroups take interleaved chunks and
+ * store raw partial sums [splits·N, Ho, Wo, roundUp4(Cout)] that
+ * InvertedResidualReduceProgram adds up and finishes.
+ *
+ * Every weight comes from one packed buffer `w` (inverted_residual_layout.ts)
+ * at offsets given in uniforms; tile, kernel size, strides, vector widths,
+ * epilogues, residual and split mode are compiled in and named in `shaderKey`.
+ */
+
+import type { WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
+
+import { irDepthwiseRowVecs, irHalo, irPixelThreads, irSplits } from './inverted_residual_tile';
+import { IrTile } from './types';
+import {
+  channelLoad4,
+  epilogueKey,
+  epilogueUniforms,
+  packedScalarLoad,
+  StageEpilogue,
+  stageEpilogue,
+  vecWidth,
+} from './wgsl';
+
+export interface InvertedResidualEpilogues {
+  expand: StageEpilogue;
+  dw: StageEpilogue;
+  project: StageEpilogue;
+}
+
+export interface InvertedResidualConfig {
+  batch: number;
+  outHeight: number;
+  outWidth: number;
+  inChannels: number;
+  outChannels: number;
+  kernelSize: number;
+  strides: [number, number];
+  epilogues: InvertedResidualEpilogues;
+  residual: boolean;
+  tile: IrTile;
+  maxWorkgroupsPerDimension: number;
+}
+
+/** Uniforms shared by the block program and its reduce pass (offsets in floats). */
+export const INVERTED_RESIDUAL_UNIFORMS =
+  'pads : vec2<i32>, expandedChannels : i32, outChannels : i32, ' +
+  'expandWOffset : i32, expandBiasOffset : i32, expandAlphaOffset : i32, ' +
+  'dwWOffset : i32, dwBiasOffset : i32, dwAlphaOffset : i32, ' +
+  'projectWOffset : i32, projectBiasOffset : i32, projectAlphaOffset : i32, ' +
+  `${epilogueUniforms('expand')} ${epilogueUniforms('dw')} ${epilogueUniforms('project')}`;
+
+/**
+ * The projection epilogue + residual + store of one vec4 of outputs at
+ * `outIndex` (channel `f`); shared with the reduce pass.
+ */
+export function finishSnippet(residual: boolean, outAligned: boolean): string {
+  const store = outAligned
+    ? 'result[outIndex / 4] = value;'
+    : `for (var e = 0; e < 4; e++) {
+      if (f + e < uniforms.outChannels) {
+        result[outIndex + e] = value[e];
+      }
+    }`;
+  return `
+  fn finish(sum : vec4<f32>, batch : i32, oh : i32, ow : i32, f : i32) {
+    var value = projectEpilogue(sum, oh, ow, f);
+    ${residual ? 'value = value + xAt(((batch * uniforms.xShape.y + oh) * uniforms.xShape.z + ow) * uniforms.xShape.w, f);' : ''}
+    let outIndex = ((batch * uniforms.outShape.y + oh) * uniforms.outShape.z + ow) * uniforms.outChannels + f;
+    ${store}
+  }`;
+}
+
+export class InvertedResidualProgram implements WebGPUProgram {
+  outputShape: number[];
+  shaderKey: string;
+  dispatchLayout: { x: number[]; y: number[]; z: number[] };
+  dispatch: [number, number, number];
+  variableNames = ['x', 'w'];
+  variableComponents: number[];
+  outputComponent: number;
+  uniforms = INVERTED_RESIDUAL_UNIFORMS;
+  workgroupSize: [number, number, number];
+  private readonly config: InvertedResidualConfig;
+  private readonly inAligned: boolean;
+  private readonly outAligned: boolean;
+  private readonly splits: number;
+
+  constructor(config: InvertedResidualConfig) {
+    this.config = config;
+    const { tile, batch, outHeight, outWidth, outChannels } = config;
+    this.splits = irSplits(tile);
+    this.inAligned = config.inChannels % 4 === 0;
+    // Partial sums are always stored as whole vec4s.
+    this.outAligned = this.splits > 1 || outChannels % 4 === 0;
+    this.outputShape =
+      this.splits > 1
+        ? [this.splits * batch, outHeight, outWidth, Math.ceil(outChannels / 4) * 4]
+        : [batch, outHeight, outWidth, outChannels];
+    this.variableComponents = [vecWidth(this.inAligned), 4];
+    this.outputComponent = vecWidth(this.outAligned);
+    this.workgroupSize = [irPixelThreads(tile) * (tile.filters / tile.threadFilters), 1, 1];
+
+    const spatialTiles = Math.ceil(outHeight / tile.tileH) * Math.ceil(outWidth / tile.tileW);
+    const x = Math.min(spatialTiles, config.maxWorkgroupsPerDimension);
+    const filterBlocks = Math.ceil(outChannels / tile.filters);
+    this.dispatch = [x, Math.ceil(spatialTiles / x), this.splits * batch * filterBlocks];
+    this.dispatchLayout = { x: [2], y: [1], z: [0, 3] };
+
+    const { expand, dw, project } = config.epilogues;
+    this.shaderKey =
+      `invRes_${config.kernelSize}_${config.strides.join('x')}_${tile.tileH}_${tile.tileW}_${tile.filters}_` +
+      `${tile.chunk}_${tile.threadPixels}_${tile.threadFilters}_${tile.expandPositions}_${this.splits}_` +
+      `${this.inAligned}_${this.outAligned}_${config.residual}_` +
+      `${epilogueKey(expand)}_${epilogueKey(dw)}_${epilogueKey(project)}`;
+  }
+
+  getUserCode(): string {
+    const { kernelSize: k, strides, tile, epilogues, residual } = this.config;
+    const { tileH, tileW, filters, chunk, threadPixels, threadFilters, expandPositions: rp } = tile;
+    const [sh, sw] = strides;
+    const { height: haloH, width: haloW } = irHalo(tile, k, strides);
+    const haloPositions = haloH * haloW;
+    const positionGroups = Math.ceil(haloPositions / rp);
+    const chunkVecs = chunk / 4;
+    const rowVecs = irDepthwiseRowVecs(tile);
+    const pixelThreads = irPixelThreads(tile);
+    const dwRows = pixelThreads * threadPixels;
+    const filterVecs = threadFilters / 4;
+    const wg = this.workgroupSize[0];
+    const splits = this.splits;
+    return `
+  var<workgroup> expTile : array<vec4<f32>, ${haloPositions * chunkVecs}>;
+  var<workgroup> dwTile : array<vec4<f32>, ${dwRows * rowVecs}>;
+
+  ${channelLoad4('xAt', 'x', this.inAligned, 'uniforms.xShape.w')}
+  ${packedScalarLoad('w')}
+  ${stageEpilogue('expand', epilogues.expand, 'uniforms.expandedChannels', true, 'w')}
+  ${stageEpilogue('dw', epilogues.dw, 'uniforms.expandedChannels', true, 'w')}
+  ${splits > 1 ? '' : stageEpilogue('project', epilogues.project, 'uniforms.outChannels', true, 'w')}
+  ${splits > 1 ? '' : finishSnippet(residual, this.outAligned)}
+
+  fn main() {
+    let inH = uniforms.xShape.y;
+    let inW = uniforms.xShape.z;
+    let inC = uniforms.xShape.w;
+    let batches = uniforms.xShape.x;
+    let outH = uniforms.outShape.y;
+    let outW = uniforms.outShape.z;
+    let expanded = uniforms.expandedChannels;
+    let expanded4 = (expanded + 3) / 4 * 4;
+    let outC = uniforms.outChannels;
+    let outC4 = (outC + 3) / 4 * 4;
+    let filterBlocks = (outC + ${filters - 1}) / ${filters};
+    let tilesW = (outW + ${tileW - 1}) / ${tileW};
+    let spatialTile = i32(workgroupId.y * numWorkgroups.x + workgroupId.x);
+    let z = i32(workgroupId.z);
+    let filterBase = (z % filterBlocks) * ${filters};
+    let batch = (z / filterBlocks) % batches;
+    let split = z / (filterBlocks * batches);
+    let oh0 = (spatialTile / tilesW) * ${tileH};
+    let ow0 = (spatialTile % tilesW) * ${tileW};
+    let ih0 = oh0 * ${sh} - uniforms.pads.x;
+    let iw0 = ow0 * ${sw} - uniforms.pads.y;
+    let tid = i32(localIndex);
+    let pixelThread = tid % ${pixelThreads};
+    let filterOffset = filterBase + (tid / ${pixelThreads}) * ${threadFilters};
+
+    var acc = array<vec4<f32>, ${threadPixels * filterVecs}>();
+    // A trip count uniform across the workgroup (barriers inside); splits
+    // take interleaved chunks.
+    let rounds = (expanded + ${chunk * splits - 1}) / ${chunk * splits};
+    for (var r = 0; r < rounds; r++) {
+      let m0 = (r * ${splits} + split) * ${chunk};
+      // 1. Expansion of the chunk for the block + halo. Weight rows are
+      // padded to 4 input channels with zeros, so c + 1..3 need no checks.
+      for (var u = tid; u < ${positionGroups * chunkVecs}; u += ${wg}) {
+        let cv = u % ${chunkVecs};
+        let group = u / ${chunkVecs};
+        let m = m0 + cv * 4;
+        var base = array<i32, ${rp}>();
+        var sums = array<vec4<f32>, ${rp}>();
+        for (var i = 0; i < ${rp}; i++) {
+          let hp = group * ${rp} + i;
+          let ih = ih0 + hp / ${haloW};
+          let iw = iw0 + hp % ${haloW};
+          let inside = hp < ${haloPositions} && ih >= 0 && ih < inH && iw >= 0 && iw < inW;
+          base[i] = select(-1, ((batch * inH + ih) * inW + iw) * inC, inside);
+        }
+        if (m < expanded) {
+          var wIndex = (uniforms.expandWOffset + m) / 4;
+          let wStep = expanded4 / 4;
+          for (var c = 0; c < inC; c += 4) {
+            let w0 = w[wIndex];
+            let w1 = w[wIndex + wStep];
+            let w2 = w[wIndex + 2 * wStep];
+            let w3 = w[wIndex + 3 * wStep];
+            wIndex += 4 * wStep;
+            for (var i = 0; i < ${rp}; i++) {
+              if (base[i] >= 0) {
+                let xv = xAt(base[i], c);
+                sums[i] = fma(vec4<f32>(xv.x), w0, fma(vec4<f32>(xv.y), w1,
+                    fma(vec4<f32>(xv.z), w2, fma(vec4<f32>(xv.w), w3, sums[i]))));
+              }
+            }
+          }
+        }
+        for (var i = 0; i < ${rp}; i++) {
+          let hp = group * ${rp} + i;
+          if (hp < ${haloPositions}) {
+            var value = vec4<f32>(0.0);
+            if (base[i] >= 0 && m < expanded) {
+              value = expandEpilogue(sums[i], ih0 + hp / ${haloW}, iw0 + hp % ${haloW}, m);
+            }
+            expTile[hp * ${chunkVecs} + cv] = value;
+          }
+        }
+      }
+      workgroupBarrier();
+
+      // 2. Depthwise of the chunk for the block.
+      for (var u = tid; u < ${dwRows * chunkVecs}; u += ${wg}) {
+        let cv = u % ${chunkVecs};
+        let p = u / ${chunkVecs};
+        let th = p / ${tileW};
+        let tw = p % ${tileW};
+        let m = m0 + cv * 4;
+        var value = vec4<f32>(0.0);
+        if (th < ${tileH} && oh0 + th < outH && ow0 + tw < outW && m < expanded) {
+          var sum = vec4<f32>(0.0);
+          for (var kh = 0; kh < ${k}; kh++) {
+            for (var kw = 0; kw < ${k}; kw++) {
+              let hp = (th * ${sh} + kh) * ${haloW} + tw * ${sw} + kw;
+              sum = fma(expTile[hp * ${chunkVecs} + cv],
+                  w[(uniforms.dwWOffset + (kh * ${k} + kw) * expanded4 + m) / 4], sum);
+            }
+          }
+          value = dwEpilogue(sum, oh0 + th, ow0 + tw, m);
+        }
+        dwTile[p * ${rowVecs} + cv] = value;
+      }
+      workgroupBarrier();
+
+      // 3. Projection of the chunk into the register tile. Rows past the
+      // expanded channels do not exist in the packed buffer: skip them.
+      for (var k4 = 0; k4 < ${chunkVecs}; k4++) {
+        let row = m0 + k4 * 4;
+        if (row < expanded) {
+          var a : array<vec4<f32>, ${threadPixels}>;
+          for (var i = 0; i < ${threadPixels}; i++) {
+            a[i] = dwTile[(pixelThread + i * ${pixelThreads}) * ${rowVecs} + k4];
+          }
+          for (var s = 0; s < 4; s++) {
+            let rowIndex = (uniforms.projectWOffset + (row + s) * outC4) / 4;
+            var wv : array<vec4<f32>, ${filterVecs}>;
+            for (var j = 0; j < ${filterVecs}; j++) {
+              let f = filterOffset + j * 4;
+              wv[j] = select(vec4<f32>(0.0), w[rowIndex + min(f, outC4 - 4) / 4], f < outC4);
+            }
+            for (var i = 0; i < ${threadPixels}; i++) {
+              for (var j = 0; j < ${filterVecs}; j++) {
+                acc[i * ${filterVecs} + j] = fma(vec4<f32>(a[i][s]), wv[j], acc[i * ${filterVecs} + j]);
+              }
+            }
+          }
+        }
+      }
+    }
+
+    // 4. ${splits > 1 ? 'Raw partial sums of this split.' : 'Projection epilogue, residual, store.'}
+    for (var i = 0; i < ${threadPixels}; i++) {
+      let p = pixelThread + i * ${pixelThreads};
+      let oh = oh0 + p / ${tileW};
+      let ow = ow0 + p % ${tileW};
+      if (p < ${tileH * tileW} && oh < outH && ow < outW) {
+        for (var j = 0; j < ${filterVecs}; j++) {
+          let f = filterOffset + j * 4;
+          ${
+            splits > 1
+              ? `if (f < outC4) {
+            result[(((split * batches + batch) * outH + oh) * outW + ow) * outC4 / 4 + f / 4] = acc[i * ${filterVecs} + j];
+          }`
+              : `if (f < outC) {
+            finish(acc[i * ${filterVecs} + j], batch, oh, ow, f);
+          }`
+          }
+        }
+      }
+    }
+  }
+`;
+  }
+}

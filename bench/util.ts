@@ -114,3 +114,20 @@ export function runMain(main: () => Promise<void>): void {
     },
   );
 }
+
+/** Runs `f` with `backend` selected. */
+export async function on<T>(backend: string, f: () => Promise<T>): Promise<T> {
+  await tf.setBackend(backend);
+  return f();
+}
+
+/** Labelled tiles without repeats (by value). */
+export function dedupe<T>(tiles: Array<[string, T]>): Array<[string, T]> {
+  const seen = new Set<string>();
+  return tiles.filter(([, t]) => {
+    const key = JSON.stringify(t);
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}

@@ -39,9 +39,11 @@ import {
 } from '../../src/planner/index';
 import {
   backToBackMs,
+  dedupe,
   deviceDescription,
   gpuTime,
   median,
+  on,
   parseArgs,
   quantile,
   runMain,
@@ -63,11 +65,6 @@ interface Variant<T> {
   label: string;
   tile: T;
   predictedMs: number;
-}
-
-async function on<T>(backend: string, f: () => Promise<T>): Promise<T> {
-  await tf.setBackend(backend);
-  return f();
 }
 
 /** Bytes each variant must move at least (float32): inputs, outputs, weights, and the intermediate for stock. */
@@ -330,16 +327,6 @@ function pwDwSweepTiles(): Array<[string, PwDwTile]> {
     }
   }
   return tiles;
-}
-
-function dedupe<T>(tiles: Array<[string, T]>): Array<[string, T]> {
-  const seen = new Set<string>();
-  return tiles.filter(([, t]) => {
-    const key = JSON.stringify(t);
-    if (seen.has(key)) return false;
-    seen.add(key);
-    return true;
-  });
 }
 
 async function main() {

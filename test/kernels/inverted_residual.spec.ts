@@ -170,7 +170,7 @@ function randomTile(rng: Random, k: number, stride: number, limits: KernelLimits
   }
 }
 
-/** The 10 distinct expand → depthwise → project blocks of nsfwjs mobilenet_v2_mid (16 blocks in all). */
+/** The 11 distinct expand → depthwise → project blocks of nsfwjs mobilenet_v2_mid (16 blocks in all). */
 const MOBILENET_V2_MID_BLOCKS: Array<[number, number, number, number, number, boolean]> = [
   // [h, cin, m, stride, cout, residual]
   [112, 24, 144, 2, 32, false],
@@ -183,6 +183,7 @@ const MOBILENET_V2_MID_BLOCKS: Array<[number, number, number, number, number, bo
   [14, 136, 816, 1, 136, true],
   [14, 136, 816, 2, 224, false],
   [7, 224, 1344, 1, 224, true],
+  [7, 224, 1344, 1, 448, false],
 ];
 
 describeFused('FusedInvertedResidual', () => {

@@ -39,11 +39,12 @@ import {
 
 const args = parseArgs(process.argv.slice(2));
 const BATCHES = (args.batches ?? '1,8,32').split(',').map(Number);
-const ROUNDS = Number(args.rounds ?? 30);
-const SWEEP_RUNS = Number(args['sweep-runs'] ?? 5);
-const REPEATS = Number(args.repeats ?? 50);
-const B2B_ROUNDS = Number(args['b2b-rounds'] ?? 5);
+const ROUNDS = Number(args.rounds ?? 15);
+const SWEEP_RUNS = Number(args['sweep-runs'] ?? 3);
+const REPEATS = Number(args.repeats ?? 20);
+const B2B_ROUNDS = Number(args['b2b-rounds'] ?? 3);
 const ONLY = args.only;
+const BACKEND = 'Node + Dawn (npm webgpu 0.6.2), tfjs 4.22.0';
 
 interface Block {
   name: string;
@@ -216,26 +217,36 @@ function problemOf(b: Block, n: number): IrProblem {
 /** Hand-picked block tiles spanning the design space (the on-device sweep). */
 function sweepTiles(problem: IrProblem, limits: KernelLimits): Array<[string, IrTile]> {
   const ho = problem.outHeight;
-  const spatial = [
-    [1, 7],
-    [2, 7],
-    [4, 7],
-    [7, 7],
-    [4, 8],
-    [8, 8],
-    [7, 14],
-    [14, 14],
-    [8, 16],
-  ].filter(([h, w]) => h <= ho && w <= ho);
+  const spatial = (
+    ho <= 7
+      ? [
+          [1, 7],
+          [2, 7],
+          [7, 7],
+        ]
+      : ho <= 14
+        ? [
+            [2, 7],
+            [7, 7],
+            [7, 14],
+          ]
+        : [
+            [4, 8],
+            [8, 8],
+            [8, 16],
+          ]
+  ).filter(([h, w]) => h <= ho && w <= ho);
   const outC4 = Math.ceil(problem.outChannels / 4) * 4;
   const tiles: Array<[string, IrTile]> = [];
   for (const [tileH, tileW] of spatial) {
     for (const chunk of [16, 32]) {
-      for (const threadFilters of [4, 8, 16].filter((t) => t <= outC4)) {
+      for (const threadFilters of outC4 >= 64 ? [8, 16] : [4]) {
         const filters = Math.ceil(outC4 / threadFilters) * threadFilters;
-        for (const threadPixels of [1, 2, 4, 7, 8]) {
-          const inv = Math.ceil((tileH * tileW) / threadPixels) * (filters / threadFilters);
-          if (inv < 32 || inv > 512) continue;
+        // The fewest pixels per invocation that keep the workgroup within 256 invocations.
+        const threadPixels = [1, 2, 4, 7, 8, 16].find(
+          (p) => Math.ceil((tileH * tileW) / p) * (filters / threadFilters) <= 256,
+        );
+        if (threadPixels != null) {
           const base: IrTile = {
             tileH,
             tileW,
@@ -399,6 +410,8 @@ async function main() {
       if (ONLY && !b.name.includes(ONLY)) continue;
       const r = await measureBlock(b, n);
       results.push(r);
+      // Written after every block, so a run cut short keeps what it measured.
+      writeResults(args.out, device, { backend: BACKEND, kind: 'blocks', rounds: ROUNDS, results });
       const v = r.variants as Record<string, { gpuMsMedian: number; dispatches: number }>;
       console.log(
         `b${n} ${b.name.padEnd(22)} stock ${v.stock.gpuMsMedian.toFixed(4)} ms (${v.stock.dispatches}) ` +
@@ -424,12 +437,6 @@ async function main() {
         ['dwpw', 'pwdw', 'block', 'blockDefault'].map((v) => `${v} ${geo(v).toFixed(2)}x`).join(', '),
     );
   }
-  writeResults(args.out, device, {
-    backend: 'Node + Dawn (npm webgpu 0.6.2), tfjs 4.22.0',
-    kind: 'blocks',
-    rounds: ROUNDS,
-    results,
-  });
   console.log('done');
 }
 

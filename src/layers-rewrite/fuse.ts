@@ -179,7 +179,7 @@ export function fuseLayersModelArtifacts(
     return layer.outputs[0];
   });
   const graph = new GraphIndex(lowered.graph, [...lowered.outputs, ...keep]);
-  const warnings: string[] = [];
+  const warnings: string[] = [...lowered.warnings];
   const inputs = resolveInputShapes(graph, undefined, options.inputShape, warnings);
   const ctx: FoldContext = {
     graph,

@@ -52,6 +52,8 @@ export interface LoweredModel {
   outputs: string[];
   /** Names of the weight specs the model itself has (not the lowering's own constants). */
   modelWeights: Set<string>;
+  /** Convolution layers left opaque, and why. */
+  warnings: string[];
 }
 
 const IDENTITY_LAYERS = new Set([
@@ -64,6 +66,8 @@ const IDENTITY_LAYERS = new Set([
   'AlphaDropout',
   'ActivityRegularization',
 ]);
+
+const CONV_LAYERS = new Set(['Conv2D', 'DepthwiseConv2D', 'SeparableConv2D', 'BatchNormalization']);
 
 /** Keras activations and the op(s) computing them (as tfjs-layers does). */
 const ACTIVATION_OPS: Record<string, string> = {
@@ -392,23 +396,25 @@ export function lowerModel(
     const name = tensors.get(`${ref[0]}|${ref[1]}|${ref[2]}`);
     if (name == null) {
       throw new Error(
-        `layers rewrite: layer '${reader}' reads [${ref.slice(0, 3).join(', ')}], which no earlier layer produces ` +
-          '(layers must be listed in topological order)',
+        `layers rewrite: layer '${reader}' reads [${ref.slice(0, 3).join(', ')}], which no layer produces`,
       );
     }
     return name;
+  };
+  // Calls of shared layers may read layers listed after them: lower each call once its inputs exist.
+  const warnings: string[] = [];
+  const pending: Array<{ lowered: LoweredLayer; call: number }> = [];
+  const record = (layer: string, call: number, outputs: string[]) => {
+    outputs.forEach((t, k) => {
+      tensors.set(`${layer}|${call}|${k}`, t);
+      refOf.set(t, [layer, call, k]);
+    });
   };
   for (const layer of model.config.layers) {
     if (layers.has(layer.name)) throw new Error(`layers rewrite: duplicate layer name '${layer.name}'`);
     const calls = layer.inbound_nodes ?? [];
     const lowered: LoweredLayer = { layer, nodes: [], outputs: [], weights: [], shared: calls.length > 1 };
     layers.set(layer.name, lowered);
-    const record = (call: number, outputs: string[]) => {
-      outputs.forEach((t, k) => {
-        tensors.set(`${layer.name}|${call}|${k}`, t);
-        refOf.set(t, [layer.name, call, k]);
-      });
-    };
     if (layer.class_name === 'InputLayer' || calls.length === 0) {
       const shape = (layer.config.batch_input_shape ?? layer.config.batch_shape) as
         | (number | null)[]
@@ -423,27 +429,47 @@ export function lowerModel(
       });
       lowered.nodes.push(name);
       lowered.outputs = [name];
-      record(0, [name]);
+      record(layer.name, 0, [name]);
       continue;
     }
-    calls.forEach((call, i) => {
-      const inputs = call.map((ref) => tensorOf(ref, layer.name));
-      const part = i === 0 && calls.length === 1 ? lowerLayer(low, layer, inputs) : undefined;
-      if (part != null) {
-        lowered.nodes.push(...part.nodes);
-        lowered.weights.push(...part.weights);
-        lowered.activation = part.activation;
-        lowered.outputs = [part.output];
-        record(i, [part.output]);
-        return;
-      }
-      // Opaque: one node per call; its outputs read as node:k (unknown shapes stop the planner there).
-      const name = i === 0 ? layer.name : `${layer.name}@${i}`;
-      const node = opaque(low, layer, name, inputs, 8);
-      lowered.nodes.push(name);
-      if (i === 0) lowered.outputs = node.outputs;
-      record(i, node.outputs);
-    });
+    calls.forEach((_, call) => pending.push({ lowered, call }));
+  }
+  const ready = ({ lowered, call }: { lowered: LoweredLayer; call: number }) =>
+    lowered.layer.inbound_nodes![call].every((ref) => tensors.has(`${ref[0]}|${ref[1]}|${ref[2]}`));
+  while (pending.length > 0) {
+    const index = pending.findIndex(ready);
+    if (index < 0) {
+      const { lowered, call } = pending[0];
+      lowered.layer.inbound_nodes![call].forEach((ref) => tensorOf(ref, lowered.layer.name)); // throws
+      throw new Error(`layers rewrite: layer '${lowered.layer.name}' is part of a cycle`);
+    }
+    const [{ lowered, call }] = pending.splice(index, 1);
+    const layer = lowered.layer;
+    const calls = layer.inbound_nodes!;
+    const inputs = calls[call].map((ref) => tensorOf(ref, layer.name));
+    const part = calls.length === 1 ? lowerLayer(low, layer, inputs) : undefined;
+    if (part != null) {
+      lowered.nodes.push(...part.nodes);
+      lowered.weights.push(...part.weights);
+      lowered.activation = part.activation;
+      lowered.outputs = [part.output];
+      record(layer.name, call, [part.output]);
+      continue;
+    }
+    // Opaque: one node per call; its outputs read as node:k (unknown shapes stop the planner there).
+    if (CONV_LAYERS.has(layer.class_name) && call === 0) {
+      warnings.push(
+        calls.length > 1
+          ? `layer '${layer.name}' (${layer.class_name}) is shared (called ${calls.length} times): not fused`
+          : `layer '${layer.name}' (${layer.class_name}) has a configuration or weights the rewrite does not ` +
+              'model: not fused',
+      );
+    }
+    const name = call === 0 ? layer.name : `${layer.name}@${call}`;
+    const node = opaque(low, layer, name, inputs, 8);
+    lowered.nodes.push(name);
+    if (call === 0) lowered.outputs = node.outputs;
+    record(layer.name, call, node.outputs);
   }
   const outputs = model.config.output_layers.map((ref) => tensorOf(ref, 'output_layers'));
   const extraTotal = low.extraBytes.reduce((n, b) => n + b.byteLength, 0);
@@ -462,5 +488,6 @@ export function lowerModel(
     refOf,
     outputs,
     modelWeights: new Set(specs.map((s) => s.name)),
+    warnings,
   };
 }

@@ -286,7 +286,11 @@ function executionSpecs(backend: string) {
     });
     const head = cut.predict(x) as tf.Tensor;
     expect(head.shape).toEqual([2, 5, 5, 8]);
-    tf.dispose([x, y, head]);
+    // execute() by output name works as for any LayersModel.
+    const executed = fused.execute(x, fused.outputs[0].name) as tf.Tensor;
+    const predicted = fused.predict(x) as tf.Tensor;
+    expectAllClose(await executed.data(), await predicted.data(), { atol: 0, rtol: 0 }, 'execute vs predict');
+    tf.dispose([x, y, head, executed, predicted]);
     fused.dispose();
     model.dispose();
   });

@@ -14,8 +14,8 @@
 import '../../scripts/dawn_prelude';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { loadGraphModel as tfLoadGraphModel } from '@tensorflow/tfjs-converter';
-import { loadLayersModel as tfLoadLayersModel } from '@tensorflow/tfjs-layers';
+import { GraphModel, loadGraphModel as tfLoadGraphModel } from '@tensorflow/tfjs-converter';
+import { LayersModel, loadLayersModel as tfLoadLayersModel } from '@tensorflow/tfjs-layers';
 import { readFileSync } from 'node:fs';
 
 import '../../src/index'; // registers webgpu-fused
@@ -53,16 +53,14 @@ interface Runner {
 }
 
 /** A GraphModel (execute) or a LayersModel (predict): both give one output tensor here. */
-type Model = { dispose(): unknown } & (
-  | { execute(x: tf.Tensor): tf.Tensor | tf.Tensor[] }
-  | { predict(x: tf.Tensor): tf.Tensor | tf.Tensor[] }
-);
+type Model = GraphModel | LayersModel;
 
 async function makeRunner(label: string, backend: string, model: Model, shape: number[], data: Float32Array) {
   await tf.setBackend(backend);
   const input = tf.tensor(data, shape);
   const run = () => {
-    const out = 'execute' in model ? model.execute(input) : model.predict(input);
+    // A LayersModel's execute() needs output names; predict() is its inference call.
+    const out = model instanceof LayersModel ? model.predict(input) : (model as GraphModel).execute(input);
     return Array.isArray(out) ? out[0] : out;
   };
   return { label, backend, model, input, run } as Runner;

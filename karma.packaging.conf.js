@@ -11,6 +11,7 @@ module.exports = (config) => {
     files: [
       tfjsScript('tfjs-core/dist/tf-core.min.js'),
       tfjsScript('tfjs-converter/dist/tf-converter.min.js'),
+      tfjsScript('tfjs-layers/dist/tf-layers.min.js'),
       tfjsScript('tfjs-backend-webgpu/dist/tf-backend-webgpu.min.js'),
       'dist/tfjs-backend-webgpu-fused.min.js',
       'test/packaging/script-tag.spec.js',

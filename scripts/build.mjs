@@ -30,7 +30,7 @@ const tfjsFromGlobal = {
     build.onLoad({ filter: /.*/, namespace: 'tf-global' }, () => ({
       contents:
         'if (typeof globalThis.tf === "undefined") { throw new Error(' +
-        '"tfjs-backend-webgpu-fused: load @tensorflow/tfjs-core, tfjs-converter and ' +
+        '"tfjs-backend-webgpu-fused: load @tensorflow/tfjs-core, tfjs-converter, tfjs-layers and ' +
         'tfjs-backend-webgpu <script> bundles first"); }\nmodule.exports = globalThis.tf;',
       loader: 'js',
     }));

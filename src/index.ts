@@ -7,8 +7,10 @@
  */
 
 import { BACKEND_NAME, registerWebGPUFusedBackend } from './backend/register';
+import { registerFusedLayers } from './layers-rewrite/fused_layers';
 
 registerWebGPUFusedBackend(BACKEND_NAME);
+registerFusedLayers();
 
 export { BACKEND_NAME, kernelCount, registerWebGPUFusedBackend } from './backend/register';
 export { RAISED_LIMITS, WebGPUUnavailableError } from './backend/device';
@@ -60,6 +62,27 @@ export type {
   PlanChoice,
   SiteReport,
 } from './graph-rewrite';
+
+// Layers rewrite (src/layers-rewrite): the same for converted Keras models
+// (LayersModel). The fused layer classes are registered for serialization
+// on import, so saved fused models load with tf.loadLayersModel too.
+export {
+  FUSED_DW_PW_LAYER,
+  FUSED_PW_DW_LAYER,
+  FusedDepthwisePointwise,
+  FusedPointwiseDepthwise,
+  fuseLayersModel,
+  fuseLayersModelArtifacts,
+  loadLayersModel,
+  registerFusedLayers,
+} from './layers-rewrite';
+export type {
+  FusedConvPairArgs,
+  FusedLayersLoadOptions,
+  FusedLayersModel,
+  LayersFuseOptions,
+  LayersFuseResult,
+} from './layers-rewrite';
 
 // Planner (src/planner): profiles, plans, explain, on-device autotuning and calibration.
 export {

@@ -1,5 +1,6 @@
 /**
- * Model benchmark on a real GPU (Node+Dawn): each vendored GraphModel on stock
+ * Model benchmark on a real GPU (Node+Dawn): each vendored model (GraphModels,
+ * and the `mobilenet_v2` LayersModel through `loadLayersModel`) on stock
  * `webgpu` vs `webgpu-fused` (rewritten with each requested plan), in one
  * process: first-inference time (shader compiles included), outputs compared
  * with stock, paired GPU-time rounds (summed kernel time from timestamps,
@@ -14,9 +15,12 @@ import '../../scripts/dawn_prelude';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { GraphModel, loadGraphModel as tfLoadGraphModel } from '@tensorflow/tfjs-converter';
+import { LayersModel, loadLayersModel as tfLoadLayersModel } from '@tensorflow/tfjs-layers';
+import { readFileSync } from 'node:fs';
 
 import '../../src/index'; // registers webgpu-fused
-import { loadGraphModel } from '../../src/graph-rewrite/index';
+import { FusionReport, loadGraphModel } from '../../src/graph-rewrite/index';
+import { loadLayersModel } from '../../src/layers-rewrite/index';
 import { autotune, deviceProfileFromLimits, H100_LIKE_PROFILE } from '../../src/planner/index';
 import { makeSiteTimer } from '../../src/ops/site_timer';
 import { kernelLimitsOf } from '../../src/kernels/fused_conv_util';
@@ -33,7 +37,7 @@ import {
 } from '../util';
 
 const args = parseArgs(process.argv.slice(2));
-const MODELS = (args.models ?? 'mobilenet_v2_mid,posenet,blazeface,handskeleton').split(',');
+const MODELS = (args.models ?? 'mobilenet_v2_mid,mobilenet_v2,posenet,blazeface,handskeleton').split(',');
 const BATCHES = (args.batches ?? '1,8').split(',').map(Number);
 const PLANS = (args.plans ?? 'all,auto,tuned').split(',') as Array<'all' | 'auto' | 'none' | 'tuned'>;
 const ROUNDS = Number(args.rounds ?? 20);
@@ -43,35 +47,56 @@ const WALL_RUNS = Number(args['wall-runs'] ?? 30);
 interface Runner {
   label: string;
   backend: string;
-  model: GraphModel;
+  model: { dispose(): unknown };
   input: tf.Tensor;
   run: () => tf.Tensor;
 }
 
-async function makeRunner(
-  label: string,
-  backend: string,
-  model: GraphModel,
-  shape: number[],
-  data: Float32Array,
-) {
+/** A GraphModel (execute) or a LayersModel (predict): both give one output tensor here. */
+type Model = GraphModel | LayersModel;
+
+async function makeRunner(label: string, backend: string, model: Model, shape: number[], data: Float32Array) {
   await tf.setBackend(backend);
   const input = tf.tensor(data, shape);
   const run = () => {
-    const out = model.execute(input);
-    return Array.isArray(out) ? out[0] : (out as tf.Tensor);
+    // A LayersModel's execute() needs output names; predict() is its inference call.
+    const out = model instanceof LayersModel ? model.predict(input) : (model as GraphModel).execute(input);
+    return Array.isArray(out) ? out[0] : out;
   };
   return { label, backend, model, input, run } as Runner;
 }
 
+/** A converted Keras model (LayersModel): its topology has a model config instead of graph nodes. */
+function isLayersModel(dir: string): boolean {
+  const json = JSON.parse(readFileSync(`${dir}/model.json`, 'utf8'));
+  return !Array.isArray(json.modelTopology?.node);
+}
+
+/** A LayersModel's input shape (its first input layer) with the dynamic batch set to `batch`. */
+function layersInputShape(dir: string, batch: number): number[] {
+  const topology = JSON.parse(readFileSync(`${dir}/model.json`, 'utf8')).modelTopology;
+  const config = (topology.model_config ?? topology).config;
+  const input = config.layers.find((l: { name: string }) => l.name === config.input_layers[0][0]);
+  const dims = input.config.batch_input_shape as Array<number | null>;
+  return [dims[0] ?? batch, ...(dims.slice(1) as number[])];
+}
+
 async function measureModel(name: string, batch: number, device: string) {
   const dir = `models/${name}`;
-  const shape = inputShapeOf(dir, batch);
+  const layers = isLayersModel(dir);
+  const shape = layers ? layersInputShape(dir, batch) : inputShapeOf(dir, batch);
   if (shape[0] !== batch) return null; // fixed-batch model: only its own batch
   const data = smoothImage(shape);
+  type FuseOptions = Parameters<typeof loadGraphModel>[1] & Parameters<typeof loadLayersModel>[1];
+  const loadFused = async (options: FuseOptions): Promise<Model & { fusion: FusionReport }> =>
+    layers
+      ? loadLayersModel(fileHandler(dir), { ...options, keepOriginal: false })
+      : loadGraphModel(fileHandler(dir), options);
 
   await tf.setBackend('webgpu');
-  const stockModel = await tfLoadGraphModel(fileHandler(dir));
+  const stockModel = layers
+    ? await tfLoadLayersModel(fileHandler(dir))
+    : await tfLoadGraphModel(fileHandler(dir));
   const runners: Runner[] = [await makeRunner('stock', 'webgpu', stockModel, shape, data)];
   await tf.setBackend('webgpu-fused');
   const limits = kernelLimitsOf((tf.backend() as unknown as { device: GPUDevice }).device.limits);
@@ -83,12 +108,12 @@ async function measureModel(name: string, batch: number, device: string) {
     let tuneMs = 0;
     if (plan === 'tuned') {
       const start = performance.now();
-      const probe = await loadGraphModel(fileHandler(dir), { plan: 'auto', profile, inputShape: shape });
+      const probe = await loadFused({ plan: 'auto', profile, inputShape: shape });
       measured = await autotune(probe.fusion.plan!, makeSiteTimer(), { deviceKey: device });
       probe.dispose();
       tuneMs = performance.now() - start;
     }
-    const model = await loadGraphModel(fileHandler(dir), {
+    const model = await loadFused({
       plan: plan === 'tuned' ? 'auto' : plan,
       profile,
       inputShape: shape,
@@ -163,6 +188,7 @@ async function measureModel(name: string, batch: number, device: string) {
   const summary = (v: number[]) => ({ median: median(v), p25: quantile(v, 0.25), p75: quantile(v, 0.75) });
   return {
     model: name,
+    kind: layers ? 'LayersModel' : 'GraphModel',
     batch,
     inputShape: shape,
     reports,

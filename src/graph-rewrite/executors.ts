@@ -17,10 +17,12 @@ import { GraphNode, registerOp } from '@tensorflow/tfjs-converter';
 
 import {
   FusedDepthwisePointwiseConv2D,
+  FusedDepthwisePointwiseConv2DAttrs,
   isSupported as isDwPwSupported,
 } from '../kernels/FusedDepthwisePointwiseConv2D';
 import {
   FusedPointwiseDepthwiseConv2D,
+  FusedPointwiseDepthwiseConv2DAttrs,
   isSupported as isPwDwSupported,
 } from '../kernels/FusedPointwiseDepthwiseConv2D';
 import { FUSED_ACTIVATIONS, FusedActivation, FusedPadding, KernelLimits, Support } from '../kernels/types';
@@ -30,7 +32,7 @@ import { pointwiseDepthwiseConv2d } from '../ops/pointwise_depthwise_conv2d';
 import { stockDepthwise, stockPointwise } from '../ops/stock_stages';
 import { DW_PW_ROLES, FUSED_DW_PW_OP, FUSED_PW_DW_OP, PW_DW_ROLES } from './rewrite';
 
-type Roles = Record<string, tf.Tensor | undefined>;
+export type Roles = Record<string, tf.Tensor | undefined>;
 
 function fail(op: string, message: string): never {
   throw new Error(`${op}: ${message}`);
@@ -136,6 +138,32 @@ function executeDwPw(node: GraphNode): tf.Tensor {
     pwLeakyreluAlpha: number(node, 'pw_leakyrelu_alpha', 0.2),
     tile: tileOf(node),
   };
+  return runDwPw(r, planned);
+}
+
+/** Planned DW→PW attributes (the fused op's, without its tensors). */
+export type DwPwPlanned = Required<
+  Pick<
+    FusedDepthwisePointwiseConv2DAttrs,
+    'dwActivation' | 'dwLeakyreluAlpha' | 'pwActivation' | 'pwLeakyreluAlpha'
+  >
+> & { strides: [number, number]; pad: FusedPadding; tile?: Record<string, number> };
+
+/** Planned PW→DW attributes (the fused op's, without its tensors). */
+export type PwDwPlanned = Required<
+  Pick<
+    FusedPointwiseDepthwiseConv2DAttrs,
+    'dwActivation' | 'dwLeakyreluAlpha' | 'pwActivation' | 'pwLeakyreluAlpha'
+  >
+> & { strides: [number, number]; pad: FusedPadding; tile?: Record<string, number> };
+
+/**
+ * Runs a planned DW→PW site on tensors by role (x, dw_filter, pw_filter,
+ * dw_bias, dw_prelu, pw_bias, pw_prelu): the fused kernel when the backend
+ * has it and takes the site, stock ops otherwise. Used by the graph
+ * executor and the fused LayersModel layer.
+ */
+export function runDwPw(r: Roles, planned: DwPwPlanned, op: string = FUSED_DW_PW_OP): tf.Tensor4D {
   return tf.tidy(() => {
     const shapes = {
       x: shapeOf(r.x),
@@ -193,6 +221,11 @@ function executePwDw(node: GraphNode): tf.Tensor {
     dwLeakyreluAlpha: number(node, 'dw_leakyrelu_alpha', 0.2),
     tile: tileOf(node),
   };
+  return runPwDw(r, planned);
+}
+
+/** Runs a planned PW→DW site on tensors by role, like `runDwPw`. */
+export function runPwDw(r: Roles, planned: PwDwPlanned, op: string = FUSED_PW_DW_OP): tf.Tensor4D {
   return tf.tidy(() => {
     const shapes = {
       x: shapeOf(r.x),

@@ -6,12 +6,12 @@
 
 import type { io } from '@tensorflow/tfjs-core';
 
-import { CONSERVATIVE_PROFILE, DeviceProfile, MeasuredSite, TileSource } from '../planner';
-import { PlanChoice, decide } from './decide';
+import { CONSERVATIVE_PROFILE, DeviceProfile, FusionPlan, MeasuredSite, TileSource } from '../planner';
+import { Decision, PlanChoice, decide } from './decide';
 import { FoldContext } from './epilogue';
 import { GraphIndex, signatureInputNodes, signatureOutputNodes } from './graph_index';
 import { ResolvedSite, kernelSupport, resolveSite } from './legality';
-import { matchSites } from './match';
+import { MatchResult, matchSites } from './match';
 import { GraphJson, WeightSpecJson, parseTensorName, shapeOfJson } from './model_json';
 import { FusionReport, KindCounts, SiteReport } from './report';
 import { applyRewrite } from './rewrite';
@@ -54,7 +54,7 @@ function signatureOf(artifacts: io.ModelArtifacts): unknown {
   return meta?.signature ?? artifacts.signature;
 }
 
-function resolveInputShapes(
+export function resolveInputShapes(
   graph: GraphIndex,
   signature: unknown,
   given: FuseOptions['inputShape'],
@@ -113,6 +113,139 @@ function resolveInputShapes(
   return { shapes, dynamic };
 }
 
+/** Every site of a graph with its resolution, the decisions and the chosen (non-overlapping) sites. */
+export interface SiteAnalysis {
+  match: MatchResult;
+  resolved: ResolvedSite[];
+  decisions: Map<string, Decision>;
+  chosen: ResolvedSite[];
+  plan?: FusionPlan;
+  profile: DeviceProfile;
+}
+
+/**
+ * match → legality → decide over a graph (also the lowered graph of a
+ * LayersModel): candidate sites, their final stages and shapes, the
+ * planner's (or a saved plan's) decisions, and the sites to rewrite.
+ * `extraProblems` lets a caller rule out sites its rewrite cannot express
+ * before the planner sees them.
+ */
+export function analyzeSites(
+  ctx: FoldContext,
+  dynamicInputs: string[],
+  options: FuseOptions,
+  extraProblems?: (site: ResolvedSite) => string[],
+): SiteAnalysis {
+  const plan = options.plan ?? 'auto';
+  const profile = options.profile ?? CONSERVATIVE_PROFILE;
+  const match = matchSites(ctx);
+  const resolved = match.sites.map((s) => resolveSite(ctx, s));
+  if (extraProblems != null) {
+    for (const site of resolved) {
+      if (site.problems.length === 0) site.problems.push(...extraProblems(site));
+    }
+  }
+  const shapeless = resolved.filter((s) => s.candidate.problems.length === 0 && s.inShape == null);
+  if (shapeless.length > 0 && dynamicInputs.length > 0 && plan !== 'none') {
+    throw new Error(
+      `graph rewrite: input ${dynamicInputs.join(', ')} has a dynamic size, so the shapes of ` +
+        `${shapeless.length} fusion sites are unknown; pass options.inputShape (the size to plan for) ` +
+        "or plan: 'none'",
+    );
+  }
+  const structural = resolved.filter((s) => s.problems.length === 0);
+  const { decisions, plan: madePlan } = decide(ctx, match.convs, structural, plan, profile, {
+    measured: options.measured,
+    tiles: options.tiles,
+  });
+
+  // Non-overlapping by construction (planner / saved-plan check); guard anyway.
+  const owner = new Map<string, string>();
+  const chosen: ResolvedSite[] = [];
+  for (const site of structural) {
+    const decision = decisions.get(site.candidate.id);
+    if (!decision?.fused) continue;
+    const clash = site.candidate.nodes.find((n) => owner.has(n.name));
+    if (clash != null) {
+      decision.fused = false;
+      decision.reason = `overlaps fused site ${owner.get(clash.name)} at '${clash.name}'`;
+      continue;
+    }
+    site.candidate.nodes.forEach((n) => owner.set(n.name, site.candidate.id));
+    chosen.push(site);
+  }
+  return { match, resolved, decisions, chosen, plan: madePlan, profile };
+}
+
+/** What the report says beyond the analysis: policy, shapes, warnings and what the rewrite changed. */
+export interface ReportContext {
+  policy: PlanChoice;
+  profile: DeviceProfile;
+  inputShapes: Map<string, Shape>;
+  warnings: string[];
+  replaced: Record<string, string>;
+  addedWeights: string[];
+  removedWeights: string[];
+}
+
+/** The fusion report of an analysis (plain JSON; `explainFusion` renders it). */
+export function buildReport(analysis: SiteAnalysis, context: ReportContext): FusionReport {
+  const { profile } = context;
+  const sites: SiteReport[] = analysis.resolved.map((site) => {
+    const c = site.candidate;
+    const support = kernelSupport(site, profile.limits);
+    const decision = analysis.decisions.get(c.id);
+    return {
+      id: c.id,
+      kind: c.kind,
+      convs: c.convs.map((v) => v.node.name),
+      nodes: c.nodes.map((n) => n.name),
+      output: c.output.name,
+      legal: support.supported,
+      decision: decision?.fused ? 'fused' : 'unfused',
+      reason: decision?.reason ?? support.reason ?? 'not fusable',
+      folds: c.problems.length === 0 ? c.notes : [],
+      ...(site.inShape != null ? { inShape: site.inShape, outShape: site.outShape } : {}),
+      ...(decision?.fused && decision.tile != null ? { tile: decision.tile } : {}),
+      ...(decision?.predicted != null ? { predicted: decision.predicted } : {}),
+    };
+  });
+  for (const chain of analysis.match.chains) {
+    sites.push({
+      id: chain.id,
+      kind: 'pwdwpw',
+      convs: [...chain.convs],
+      nodes: [],
+      legal: false,
+      decision: 'unfused',
+      reason:
+        'no fused PW->DW->PW kernel yet (extension point); its PW->DW and DW->PW pairs are planned instead' +
+        (chain.pairsFusable ? '' : ' (not both pairs are fusable)'),
+      folds: [],
+    });
+  }
+  const count = (kind: SiteReport['kind']): KindCounts => {
+    const of = sites.filter((s) => s.kind === kind);
+    return {
+      found: of.length,
+      legal: of.filter((s) => s.legal).length,
+      fused: of.filter((s) => s.decision === 'fused').length,
+    };
+  };
+  return {
+    policy: typeof context.policy === 'object' ? 'saved plan' : context.policy,
+    profile: profile.name,
+    inputShapes: Object.fromEntries(context.inputShapes),
+    counts: { dwpw: count('dwpw'), pwdw: count('pwdw'), pwdwpw: count('pwdwpw') },
+    sites,
+    replaced: context.replaced,
+    addedWeights: context.addedWeights,
+    removedWeights: context.removedWeights,
+    warnings: context.warnings,
+    ...(analysis.plan != null ? { plan: analysis.plan } : {}),
+  };
+}
+
 /**
  * Rewrites a graph model's artifacts so that the chosen DW→PW and PW→DW
  * sites run as fused custom ops. Pure and synchronous; the artifacts must
@@ -155,103 +288,26 @@ export function fuseGraphModelArtifacts(artifacts: io.ModelArtifacts, options: F
   const warnings: string[] = [];
   const inputs = resolveInputShapes(graph, signature, options.inputShape, warnings);
   const ctx: FoldContext = { graph, weights, shapes: new ShapeInference(graph, weights, inputs.shapes) };
-
-  const match = matchSites(ctx);
-  const resolved = match.sites.map((s) => resolveSite(ctx, s));
-  const shapeless = resolved.filter((s) => s.candidate.problems.length === 0 && s.inShape == null);
-  if (shapeless.length > 0 && inputs.dynamic.length > 0 && plan !== 'none') {
-    throw new Error(
-      `graph rewrite: input ${inputs.dynamic.join(', ')} has a dynamic size, so the shapes of ` +
-        `${shapeless.length} fusion sites are unknown; pass options.inputShape (the size to plan for) ` +
-        "or plan: 'none'",
-    );
-  }
-  const structural = resolved.filter((s) => s.problems.length === 0);
-  const { decisions, plan: madePlan } = decide(ctx, match.convs, structural, plan, profile, {
-    measured: options.measured,
-    tiles: options.tiles,
-  });
-
-  // Non-overlapping by construction (planner / saved-plan check); guard anyway.
-  const owner = new Map<string, string>();
-  const chosen: ResolvedSite[] = [];
-  for (const site of structural) {
-    const decision = decisions.get(site.candidate.id);
-    if (!decision?.fused) continue;
-    const clash = site.candidate.nodes.find((n) => owner.has(n.name));
-    if (clash != null) {
-      decision.fused = false;
-      decision.reason = `overlaps fused site ${owner.get(clash.name)} at '${clash.name}'`;
-      continue;
-    }
-    site.candidate.nodes.forEach((n) => owner.set(n.name, site.candidate.id));
-    chosen.push(site);
-  }
-
+  const analysis = analyzeSites(ctx, inputs.dynamic, options);
   const rewrite =
-    chosen.length === 0
+    analysis.chosen.length === 0
       ? undefined
       : applyRewrite(
           topology as GraphJson,
           graph,
           weights,
-          chosen.map((site) => ({ site, tile: decisions.get(site.candidate.id)!.tile })),
+          analysis.chosen.map((site) => ({ site, tile: analysis.decisions.get(site.candidate.id)!.tile })),
           { dropUnusedWeights: artifacts.modelInitializer == null },
         );
-
-  const sites: SiteReport[] = resolved.map((site) => {
-    const c = site.candidate;
-    const support = kernelSupport(site, profile.limits);
-    const decision = decisions.get(c.id);
-    return {
-      id: c.id,
-      kind: c.kind,
-      convs: c.convs.map((v) => v.node.name),
-      nodes: c.nodes.map((n) => n.name),
-      output: c.output.name,
-      legal: support.supported,
-      decision: decision?.fused ? 'fused' : 'unfused',
-      reason: decision?.reason ?? support.reason ?? 'not fusable',
-      folds: c.problems.length === 0 ? c.notes : [],
-      ...(site.inShape != null ? { inShape: site.inShape, outShape: site.outShape } : {}),
-      ...(decision?.fused && decision.tile != null ? { tile: decision.tile } : {}),
-      ...(decision?.predicted != null ? { predicted: decision.predicted } : {}),
-    };
-  });
-  for (const chain of match.chains) {
-    sites.push({
-      id: chain.id,
-      kind: 'pwdwpw',
-      convs: [...chain.convs],
-      nodes: [],
-      legal: false,
-      decision: 'unfused',
-      reason:
-        'no fused PW->DW->PW kernel yet (extension point); its PW->DW and DW->PW pairs are planned instead' +
-        (chain.pairsFusable ? '' : ' (not both pairs are fusable)'),
-      folds: [],
-    });
-  }
-  const count = (kind: SiteReport['kind']): KindCounts => {
-    const of = sites.filter((s) => s.kind === kind);
-    return {
-      found: of.length,
-      legal: of.filter((s) => s.legal).length,
-      fused: of.filter((s) => s.decision === 'fused').length,
-    };
-  };
-  const report: FusionReport = {
-    policy: typeof plan === 'object' ? 'saved plan' : plan,
-    profile: profile.name,
-    inputShapes: Object.fromEntries(inputs.shapes),
-    counts: { dwpw: count('dwpw'), pwdw: count('pwdw'), pwdwpw: count('pwdwpw') },
-    sites,
+  const report = buildReport(analysis, {
+    policy: plan,
+    profile,
+    inputShapes: inputs.shapes,
+    warnings,
     replaced: rewrite?.replaced ?? {},
     addedWeights: rewrite?.addedWeights ?? [],
     removedWeights: rewrite?.removedWeights ?? [],
-    warnings,
-    ...(madePlan != null ? { plan: madePlan } : {}),
-  };
+  });
   if (rewrite == null) return { artifacts, report };
   const out: io.ModelArtifacts = {
     ...artifacts,

@@ -19,7 +19,7 @@ export interface FusedLoadOptions extends tf.io.LoadOptions, FuseOptions {}
 export type FusedGraphModel = GraphModel & { readonly fusion: FusionReport };
 
 /** Reads a weight stream (LoadOptions.streamWeights) into one buffer: the rewrite needs the values. */
-async function readWeightStream(stream: ReadableStream<ArrayBuffer>): Promise<ArrayBuffer> {
+export async function readWeightStream(stream: ReadableStream<ArrayBuffer>): Promise<ArrayBuffer> {
   const reader = stream.getReader();
   const chunks: Uint8Array[] = [];
   for (;;) {

@@ -26,6 +26,7 @@ const steps = [
   ],
   ['typecheck', bin('tsc'), ['-p', 'tsconfig.json', '--noEmit']],
   ['build', process.execPath, ['scripts/build.mjs']],
+  ['cli (tfjs-fuse)', process.execPath, ['scripts/cli-test.mjs']],
   ['karma (Chromium WebGPU)', bin('karma'), ['start', 'karma.conf.js']],
   ['node (Dawn WebGPU)', process.execPath, ['scripts/node-test.mjs', ...(onCpu ? ['--swiftshader'] : [])]],
   ['packaging', process.execPath, ['scripts/packaging-test.mjs', ...(onCpu ? ['--swiftshader'] : [])]],

@@ -93,8 +93,23 @@ for (const file of files) {
   const data = JSON.parse(readFileSync(file, 'utf8'));
   if (data.results == null) continue; // e.g. a calibrated profile
   const first = data.results[0] ?? {};
-  const kind = first.site != null ? 'layers' : first.savings != null ? 'planner' : 'models';
-  const body = { layers: layersTable, models: modelsTable, planner: plannerTable }[kind](data);
+  const kind =
+    data.kind ??
+    (first.site != null
+      ? 'layers'
+      : first.savings != null
+        ? 'planner'
+        : first.gpuMs != null
+          ? 'models'
+          : undefined);
+  const table = { layers: layersTable, models: modelsTable, planner: plannerTable }[kind];
+  if (table == null) {
+    console.log(
+      `bench-tables: ${file}: no table for result kind '${kind ?? 'unknown'}' (see bench/REPORT.md)`,
+    );
+    continue;
+  }
+  const body = table(data);
   const md = [
     `# ${TITLES[kind]}: stock tfjs-webgpu vs webgpu-fused`,
     '',

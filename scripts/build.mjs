@@ -2,11 +2,12 @@
 //   index.mjs / index.cjs   tfjs packages stay external (Node ESM, CJS, bundlers)
 //   tfjs-backend-webgpu-fused.min.js   IIFE for <script> pages; uses global `tf`
 //   tfjs-backend-webgpu-fused.esm.js   self-contained ES module (tfjs included)
+//   cli.mjs   the `tfjs-fuse` command (Node); loads ./index.mjs at run time
 // tfjs-backend-webgpu has no `exports` map and is not `"type": "module"`, so
 // the few internal modules we reuse (WGSL snippet helpers) are bundled in;
 // only the packages' roots are imported at run time.
 import { execFileSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { chmodSync, rmSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
@@ -34,6 +35,14 @@ const tfjsFromGlobal = {
         'tfjs-backend-webgpu <script> bundles first"); }\nmodule.exports = globalThis.tf;',
       loader: 'js',
     }));
+  },
+};
+
+/** The CLI imports the library lazily, as the built ./index.mjs next to it. */
+const libraryFromIndex = {
+  name: 'library-from-index',
+  setup(build) {
+    build.onResolve({ filter: /^\.\.\/index$/ }, () => ({ path: './index.mjs', external: true }));
   },
 };
 
@@ -95,7 +104,18 @@ export async function build() {
       mainFields: ['module', 'main'],
       define: { global: 'globalThis' },
     }),
+    esbuild.build({
+      ...common,
+      entryPoints: ['src/cli/tfjs-fuse.ts'],
+      outfile: 'dist/cli.mjs',
+      format: 'esm',
+      platform: 'node',
+      target: 'node18',
+      banner: { js: '#!/usr/bin/env node' },
+      plugins: [externalTfjsRoots, libraryFromIndex],
+    }),
   ]);
+  chmodSync(resolve(root, 'dist/cli.mjs'), 0o755);
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

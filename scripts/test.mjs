@@ -1,5 +1,6 @@
-// `npm test`: lint, type-check, build, then the specs in Chromium (karma) and
-// under Node+Dawn, then the packaging checks. Without a GPU (CI) WebGPU runs
+// `npm test`: lint, type-check, build, the tfjs-fuse CLI checks, then the
+// specs in Chromium (karma) and under Node+Dawn, the packaging checks and the
+// browser demo page in headless Chromium. Without a GPU (CI) WebGPU runs
 // on SwiftShader in both; set FUSED_NODE_GPU=1 to run the Node specs on the
 // machine's real GPU instead.
 import { spawnSync } from 'node:child_process';
@@ -26,9 +27,11 @@ const steps = [
   ],
   ['typecheck', bin('tsc'), ['-p', 'tsconfig.json', '--noEmit']],
   ['build', process.execPath, ['scripts/build.mjs']],
+  ['cli (tfjs-fuse)', process.execPath, ['scripts/cli-test.mjs']],
   ['karma (Chromium WebGPU)', bin('karma'), ['start', 'karma.conf.js']],
   ['node (Dawn WebGPU)', process.execPath, ['scripts/node-test.mjs', ...(onCpu ? ['--swiftshader'] : [])]],
   ['packaging', process.execPath, ['scripts/packaging-test.mjs', ...(onCpu ? ['--swiftshader'] : [])]],
+  ['browser demo page (Chromium)', process.execPath, ['scripts/demo-browser-test.mjs']],
 ];
 
 const SUMMARY = /(\d+) passed, (\d+) failed, (\d+) skipped/;

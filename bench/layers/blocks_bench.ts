@@ -22,7 +22,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { fused } from '../../src/index';
 import { kernelLimitsOf } from '../../src/kernels/fused_conv_util';
 import { resolveIrTile } from '../../src/kernels/FusedInvertedResidual';
-import { irTileFits, irWorkgroupCount } from '../../src/kernels/inverted_residual_tile';
+import { irGeometry, irTileFits, irWorkgroupCount } from '../../src/kernels/inverted_residual_tile';
 import { IrProblem, IrTile, KernelLimits } from '../../src/kernels/types';
 import {
   backToBackMs,
@@ -265,7 +265,7 @@ function sweepTiles(problem: IrProblem, limits: KernelLimits): Array<[string, Ir
           );
           for (const splits of new Set([1, split])) {
             const tile = splits > 1 ? { ...base, splits } : base;
-            if (!irTileFits(tile, 3, [problem.stride, problem.stride], limits).supported) continue;
+            if (!irTileFits(tile, irGeometry(problem), limits).supported) continue;
             tiles.push([
               `${tileH}x${tileW} c${chunk} p${threadPixels} f${filters}/${threadFilters} s${splits}`,
               tile,

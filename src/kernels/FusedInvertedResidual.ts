@@ -187,7 +187,17 @@ function checkBlock(
     attrs.layout.size,
   );
   checks.push(checkBindings(3, largest, limits));
-  checks.push(irTileFits(tile, problem.kernelSize, [convInfo.strideHeight, convInfo.strideWidth], limits));
+  checks.push(
+    irTileFits(
+      tile,
+      {
+        kernelSize: problem.kernelSize,
+        strides: [convInfo.strideHeight, convInfo.strideWidth],
+        inChannels: problem.inChannels,
+      },
+      limits,
+    ),
+  );
   const failed = checks.find((check) => !check.supported);
   if (failed != null) return { reason: failed.reason! };
   return { problem, convInfo, stages, tile };

@@ -27,12 +27,26 @@ export const irInvocations = (tile: IrTile): number =>
 /** vec4s per pixel row of the depthwise tile: the chunk plus one, so rows start on distinct banks. */
 export const irDepthwiseRowVecs = (tile: IrTile): number => tile.chunk / 4 + 1;
 
-/** Workgroup memory: the expansion of block + halo, and the depthwise of the block, one chunk each. */
-export function irWorkgroupStorageBytes(tile: IrTile, kernelSize: number, strides: [number, number]): number {
-  const halo = irHalo(tile, kernelSize, strides);
+/** What the tile's resource use depends on besides the tile. */
+export interface IrGeometry {
+  kernelSize: number;
+  strides: [number, number];
+  inChannels: number;
+}
+
+/**
+ * Workgroup memory: the expansion of block + halo and the depthwise of the
+ * block, one chunk each; with `stageWeights` also the chunk's expansion
+ * weights [roundUp4(Cin)][chunk] and projection weights [chunk][filters].
+ */
+export function irWorkgroupStorageBytes(tile: IrTile, geometry: IrGeometry): number {
+  const halo = irHalo(tile, geometry.kernelSize, geometry.strides);
   const expansion = halo.height * halo.width * tile.chunk;
   const depthwise = irPixelThreads(tile) * tile.threadPixels * irDepthwiseRowVecs(tile) * 4;
-  return (expansion + depthwise) * BYTES_PER_FLOAT;
+  const weights = tile.stageWeights
+    ? (Math.ceil(geometry.inChannels / 4) * 4 + tile.filters) * tile.chunk
+    : 0;
+  return (expansion + depthwise + weights) * BYTES_PER_FLOAT;
 }
 
 export function irSpatialTiles(problem: IrProblem, tile: IrTile): number {
@@ -52,12 +66,7 @@ const isPositiveInt = (v: number) => Number.isInteger(v) && v > 0;
 const fail = (reason: string): Support => ({ supported: false, reason });
 
 /** Whether `tile` is well formed and fits `limits` for this kernel size and strides. */
-export function irTileFits(
-  tile: IrTile,
-  kernelSize: number,
-  strides: [number, number],
-  limits: KernelLimits,
-): Support {
+export function irTileFits(tile: IrTile, geometry: IrGeometry, limits: KernelLimits): Support {
   const { tileH, tileW, filters, chunk, threadPixels, threadFilters, expandPositions } = tile;
   const splits = irSplits(tile);
   const fields = [tileH, tileW, filters, chunk, threadPixels, threadFilters, expandPositions, splits];
@@ -84,7 +93,7 @@ export function irTileFits(
       `${invocations} invocations exceed the device limit ${limits.maxComputeInvocationsPerWorkgroup}`,
     );
   }
-  const bytes = irWorkgroupStorageBytes(tile, kernelSize, strides);
+  const bytes = irWorkgroupStorageBytes(tile, geometry);
   if (bytes > limits.maxComputeWorkgroupStorageSize) {
     return fail(
       `${bytes} B of workgroup storage exceed the device limit ${limits.maxComputeWorkgroupStorageSize}`,
@@ -94,6 +103,12 @@ export function irTileFits(
 }
 
 const roundUp = (v: number, m: number) => Math.ceil(v / m) * m;
+
+export const irGeometry = (problem: IrProblem): IrGeometry => ({
+  kernelSize: problem.kernelSize,
+  strides: [problem.stride, problem.stride],
+  inChannels: problem.inChannels,
+});
 
 /** Workgroups that keep a large GPU busy; fewer leave SMs idle at batch 1. */
 const TARGET_WORKGROUPS = 256;
@@ -106,7 +121,7 @@ const TARGET_WORKGROUPS = 256;
  * workgroups as it takes to fill the GPU. Shrunk until it fits.
  */
 export function defaultIrTile(problem: IrProblem, limits: KernelLimits): IrTile {
-  const strides: [number, number] = [problem.stride, problem.stride];
+  const geometry = irGeometry(problem);
   const outC = roundUp(problem.outChannels, 4);
   const threadFilters = outC >= 256 ? 16 : outC >= 64 ? 8 : 4;
   const filters = Math.min(roundUp(outC, threadFilters), 64 * threadFilters);
@@ -120,13 +135,13 @@ export function defaultIrTile(problem: IrProblem, limits: KernelLimits): IrTile 
     threadFilters,
     expandPositions: 4,
   };
-  while (!irTileFits(tile, problem.kernelSize, strides, limits).supported && tile.threadPixels < 16) {
+  while (!irTileFits(tile, geometry, limits).supported && tile.threadPixels < 16) {
     tile.threadPixels *= 2;
   }
-  while (!irTileFits(tile, problem.kernelSize, strides, limits).supported && tile.chunk > 8) {
+  while (!irTileFits(tile, geometry, limits).supported && tile.chunk > 8) {
     tile.chunk = roundUp(tile.chunk / 2, 4);
   }
-  while (!irTileFits(tile, problem.kernelSize, strides, limits).supported && tile.tileH > 1) {
+  while (!irTileFits(tile, geometry, limits).supported && tile.tileH > 1) {
     tile.tileH = Math.ceil(tile.tileH / 2);
   }
   const blocks = irWorkgroupCount(problem, tile);

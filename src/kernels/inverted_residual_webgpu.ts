@@ -15,6 +15,9 @@
  *   2. the depthwise of the chunk for the block into `dwTile`;
  *   3. the projection of the chunk into register accumulators,
  *      `threadPixels` × `threadFilters` per invocation (output-stationary).
+ * With `stageWeights` each chunk's expansion and projection weights are first
+ * copied into workgroup memory (coalesced), so the inner loops of steps 1 and
+ * 3 read them from there instead of from global memory.
  * With one split the projection epilogue and the residual follow and the
  * block is stored; with `splits` > 1, workgroups take interleaved chunks and
  * store raw partial sums [splits·N, Ho, Wo, roundUp4(Cout)] that
@@ -129,6 +132,8 @@ export class InvertedResidualProgram implements WebGPUProgram {
       `invRes_${config.kernelSize}_${config.strides.join('x')}_${tile.tileH}_${tile.tileW}_${tile.filters}_` +
       `${tile.chunk}_${tile.threadPixels}_${tile.threadFilters}_${tile.expandPositions}_${this.splits}_` +
       `${this.inAligned}_${this.outAligned}_${config.residual}_` +
+      // Staged weights size workgroup arrays by the input channels.
+      `${tile.stageWeights ? `sw${Math.ceil(config.inChannels / 4) * 4}_` : ''}` +
       `${epilogueKey(expand)}_${epilogueKey(dw)}_${epilogueKey(project)}`;
   }
 
@@ -146,9 +151,18 @@ export class InvertedResidualProgram implements WebGPUProgram {
     const filterVecs = threadFilters / 4;
     const wg = this.workgroupSize[0];
     const splits = this.splits;
+    const staged = tile.stageWeights === true;
+    const inC4 = Math.ceil(this.config.inChannels / 4) * 4;
+    const filterVecsAll = filters / 4;
     return `
   var<workgroup> expTile : array<vec4<f32>, ${haloPositions * chunkVecs}>;
   var<workgroup> dwTile : array<vec4<f32>, ${dwRows * rowVecs}>;
+  ${
+    staged
+      ? `var<workgroup> wExp : array<vec4<f32>, ${inC4 * chunkVecs}>;
+  var<workgroup> wProj : array<vec4<f32>, ${chunk * filterVecsAll}>;`
+      : ''
+  }
 
   ${channelLoad4('xAt', 'x', this.inAligned, 'uniforms.xShape.w')}
   ${packedScalarLoad('w')}
@@ -181,7 +195,8 @@ export class InvertedResidualProgram implements WebGPUProgram {
     let iw0 = ow0 * ${sw} - uniforms.pads.y;
     let tid = i32(localIndex);
     let pixelThread = tid % ${pixelThreads};
-    let filterOffset = filterBase + (tid / ${pixelThreads}) * ${threadFilters};
+    let filterVec = (tid / ${pixelThreads}) * ${filterVecs};
+    let filterOffset = filterBase + filterVec * 4;
 
     var acc = array<vec4<f32>, ${threadPixels * filterVecs}>();
     // A trip count uniform across the workgroup (barriers inside); splits
@@ -189,6 +204,17 @@ export class InvertedResidualProgram implements WebGPUProgram {
     let rounds = (expanded + ${chunk * splits - 1}) / ${chunk * splits};
     for (var r = 0; r < rounds; r++) {
       let m0 = (r * ${splits} + split) * ${chunk};
+      ${
+        staged
+          ? `// The chunk's expansion weights [roundUp4(Cin)][chunk] (zero past M).
+      for (var v = tid; v < ${inC4 * chunkVecs}; v += ${wg}) {
+        let m = m0 + (v % ${chunkVecs}) * 4;
+        let index = (uniforms.expandWOffset + (v / ${chunkVecs}) * expanded4 + min(m, expanded4 - 4)) / 4;
+        wExp[v] = select(vec4<f32>(0.0), w[index], m < expanded);
+      }
+      workgroupBarrier();`
+          : ''
+      }
       // 1. Expansion of the chunk for the block + halo. Weight rows are
       // padded to 4 input channels with zeros, so c + 1..3 need no checks.
       for (var u = tid; u < ${positionGroups * chunkVecs}; u += ${wg}) {
@@ -205,13 +231,18 @@ export class InvertedResidualProgram implements WebGPUProgram {
           base[i] = select(-1, ((batch * inH + ih) * inW + iw) * inC, inside);
         }
         if (m < expanded) {
-          var wIndex = (uniforms.expandWOffset + m) / 4;
-          let wStep = expanded4 / 4;
+          ${
+            staged
+              ? `var wIndex = cv;
+          let wStep = ${chunkVecs};`
+              : `var wIndex = (uniforms.expandWOffset + m) / 4;
+          let wStep = expanded4 / 4;`
+          }
           for (var c = 0; c < inC; c += 4) {
-            let w0 = w[wIndex];
-            let w1 = w[wIndex + wStep];
-            let w2 = w[wIndex + 2 * wStep];
-            let w3 = w[wIndex + 3 * wStep];
+            let w0 = ${staged ? 'wExp' : 'w'}[wIndex];
+            let w1 = ${staged ? 'wExp' : 'w'}[wIndex + wStep];
+            let w2 = ${staged ? 'wExp' : 'w'}[wIndex + 2 * wStep];
+            let w3 = ${staged ? 'wExp' : 'w'}[wIndex + 3 * wStep];
             wIndex += 4 * wStep;
             for (var i = 0; i < ${rp}; i++) {
               if (base[i] >= 0) {
@@ -256,6 +287,17 @@ export class InvertedResidualProgram implements WebGPUProgram {
         }
         dwTile[p * ${rowVecs} + cv] = value;
       }
+      ${
+        staged
+          ? `// The chunk's projection weights [chunk][filters] (zero past M and Cout).
+      for (var v = tid; v < ${chunk * filterVecsAll}; v += ${wg}) {
+        let row = m0 + v / ${filterVecsAll};
+        let f = filterBase + (v % ${filterVecsAll}) * 4;
+        let index = (uniforms.projectWOffset + min(row, expanded4 - 1) * outC4 + min(f, outC4 - 4)) / 4;
+        wProj[v] = select(vec4<f32>(0.0), w[index], row < expanded4 && f < outC4);
+      }`
+          : ''
+      }
       workgroupBarrier();
 
       // 3. Projection of the chunk into the register tile. Rows past the
@@ -271,8 +313,12 @@ export class InvertedResidualProgram implements WebGPUProgram {
             let rowIndex = (uniforms.projectWOffset + (row + s) * outC4) / 4;
             var wv : array<vec4<f32>, ${filterVecs}>;
             for (var j = 0; j < ${filterVecs}; j++) {
-              let f = filterOffset + j * 4;
-              wv[j] = select(vec4<f32>(0.0), w[rowIndex + min(f, outC4 - 4) / 4], f < outC4);
+              ${
+                staged
+                  ? `wv[j] = wProj[(k4 * 4 + s) * ${filterVecsAll} + filterVec + j];`
+                  : `let f = filterOffset + j * 4;
+              wv[j] = select(vec4<f32>(0.0), w[rowIndex + min(f, outC4 - 4) / 4], f < outC4);`
+              }
             }
             for (var i = 0; i < ${threadPixels}; i++) {
               for (var j = 0; j < ${filterVecs}; j++) {

@@ -174,6 +174,12 @@ export interface IrTile {
   expandPositions: number;
   /** Workgroups sharing one output block, each taking a share of the expanded channels (default 1). */
   splits?: number;
+  /**
+   * Copy each chunk's expansion and projection weights into workgroup
+   * memory first (coalesced, then read by every invocation from there)
+   * instead of reading them from global memory in the inner loops.
+   */
+  stageWeights?: boolean;
 }
 
 /** Shapes of one inverted-residual block: 1x1 Cin→M, depthwise k×k (stride s) on M, 1x1 M→Cout. */

@@ -264,12 +264,20 @@ function sweepTiles(problem: IrProblem, limits: KernelLimits): Array<[string, Ir
             Math.floor(problem.expandedChannels / chunk),
           );
           for (const splits of new Set([1, split])) {
-            const tile = splits > 1 ? { ...base, splits } : base;
-            if (!irTileFits(tile, irGeometry(problem), limits).supported) continue;
-            tiles.push([
-              `${tileH}x${tileW} c${chunk} p${threadPixels} f${filters}/${threadFilters} s${splits}`,
-              tile,
-            ]);
+            for (const [stageWeights, expandPositions] of [
+              [false, 4],
+              [true, 4],
+              [true, 2],
+            ] as const) {
+              const tile: IrTile = { ...base, expandPositions, ...(stageWeights ? { stageWeights } : {}) };
+              if (splits > 1) tile.splits = splits;
+              if (!irTileFits(tile, irGeometry(problem), limits).supported) continue;
+              tiles.push([
+                `${tileH}x${tileW} c${chunk} p${threadPixels} f${filters}/${threadFilters} s${splits}` +
+                  ` e${expandPositions}${stageWeights ? ' staged' : ''}`,
+                tile,
+              ]);
+            }
           }
         }
       }

@@ -140,10 +140,17 @@ export function irProblem(
   };
 }
 
-/** The tile the kernel runs: `tile`'s fields over the default tile's (`splits` only from the default when no tile is given). */
+/**
+ * The tile the kernel runs: `tile`'s fields over the default tile's. `splits`
+ * and `stageWeights` come from the default only when no tile is given: they
+ * only suit the default's shape.
+ */
 export function resolveIrTile(problem: IrProblem, limits: KernelLimits, tile?: Partial<IrTile>): IrTile {
   const base = defaultIrTile(problem, limits);
-  if (tile != null) delete base.splits;
+  if (tile != null) {
+    delete base.splits;
+    delete base.stageWeights;
+  }
   return { ...base, ...tile };
 }
 

@@ -110,31 +110,47 @@ export const irGeometry = (problem: IrProblem): IrGeometry => ({
   inChannels: problem.inChannels,
 });
 
-/** Workgroups that keep a large GPU busy; fewer leave SMs idle at batch 1. */
-const TARGET_WORKGROUPS = 256;
+/** Workgroups that keep a large GPU busy (about two per SM of an H100); fewer leave SMs idle at batch 1. */
+const TARGET_WORKGROUPS = 264;
 
 /**
- * The tile to use without on-device tuning: all output channels in one
- * workgroup (re-expanding per filter block costs more than it saves) up to
- * 256 of them, 8×8 blocks on large maps and whole rows of 7 on small ones,
- * 32-channel chunks, and the expanded channels split over as many
- * workgroups as it takes to fill the GPU. Shrunk until it fits.
+ * The tile to use without on-device tuning, following the winners of the
+ * block benchmark on an H100 (bench/results/blocks-*-h100-v2-*.json): all
+ * output channels in one workgroup (re-expanding per filter block costs more
+ * than it saves); small blocks at batch 1 (2×7 on 14² and 7² maps, 4×8 on
+ * 28², 8×8 above) and larger ones from batch 8 (7×14, 7×7); staged weights,
+ * the fewest pixels per invocation that keep 256 invocations, and the
+ * expanded channels split over as many workgroups as it takes to fill the
+ * GPU. Shrunk until it fits the device.
  */
 export function defaultIrTile(problem: IrProblem, limits: KernelLimits): IrTile {
   const geometry = irGeometry(problem);
-  const outC = roundUp(problem.outChannels, 4);
-  const threadFilters = outC >= 256 ? 16 : outC >= 64 ? 8 : 4;
-  const filters = Math.min(roundUp(outC, threadFilters), 64 * threadFilters);
-  const side = (size: number) => (size <= 7 ? size : size <= 14 ? 7 : 8);
+  const outC4 = roundUp(problem.outChannels, 4);
+  const threadFilters = outC4 >= 384 ? 16 : outC4 >= 64 ? 8 : 4;
+  const filters = Math.min(roundUp(outC4, threadFilters), 64 * threadFilters);
+  const { outHeight: ho, outWidth: wo } = problem;
+  const small = ho <= 14;
+  let [tileH, tileW] =
+    problem.batch === 1 ? (small ? [2, 7] : ho <= 28 ? [4, 8] : [8, 8]) : small ? [7, 14] : [8, 8];
+  tileH = Math.min(tileH, ho);
+  tileW = Math.min(tileW, wo);
+  const pixels = tileH * tileW;
+  const threadPixels =
+    [1, 2, 4, 7, 8, 16].find((p) => Math.ceil(pixels / p) * (filters / threadFilters) <= 256) ?? 16;
   const tile: IrTile = {
-    tileH: Math.min(problem.outHeight <= 14 ? 4 : 8, side(problem.outHeight)),
-    tileW: side(problem.outWidth),
+    tileH,
+    tileW,
     filters,
-    chunk: Math.min(32, roundUp(problem.expandedChannels, 4)),
-    threadPixels: 1,
+    chunk: Math.min(ho <= 7 ? 32 : 16, roundUp(problem.expandedChannels, 4)),
+    threadPixels,
     threadFilters,
-    expandPositions: 4,
+    expandPositions: 2,
+    stageWeights: true,
   };
+  if (!irTileFits(tile, geometry, limits).supported) {
+    delete tile.stageWeights;
+    tile.expandPositions = 4;
+  }
   while (!irTileFits(tile, geometry, limits).supported && tile.threadPixels < 16) {
     tile.threadPixels *= 2;
   }
@@ -145,8 +161,8 @@ export function defaultIrTile(problem: IrProblem, limits: KernelLimits): IrTile 
     tile.tileH = Math.ceil(tile.tileH / 2);
   }
   const blocks = irWorkgroupCount(problem, tile);
-  const maxSplits = Math.max(1, Math.floor(problem.expandedChannels / (2 * tile.chunk)));
-  const splits = Math.min(maxSplits, 16, Math.ceil(TARGET_WORKGROUPS / blocks));
+  const maxSplits = Math.max(1, Math.floor(problem.expandedChannels / tile.chunk));
+  const splits = Math.min(maxSplits, 16, Math.max(1, Math.round(TARGET_WORKGROUPS / blocks)));
   if (splits > 1) tile.splits = splits;
   return tile;
 }

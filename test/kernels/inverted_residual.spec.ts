@@ -274,7 +274,18 @@ describeFused('FusedInvertedResidual', () => {
     for (const [h, cin, m, stride, cout, residual] of MOBILENET_V2_MID_BLOCKS) {
       const shape: BlockShape = { n: 1, h, w: h, cin, m, cout, k: 3, stride, pad: 'same', residual };
       const stages = { expand: relu6(m), dw: relu6(m), project: linear(cout) };
-      await expectMatchesStock(makeCase(rng, shape, stages), true);
+      // 8×8 blocks unsplit: the least halo recompute, which SwiftShader pays on the CPU (the
+      // default tiles, small and split at batch 1, are covered by the specs above and on GPUs).
+      const side = Math.min(8, Math.ceil(h / stride));
+      const tile = {
+        tileH: side,
+        tileW: side,
+        chunk: 16,
+        threadPixels: 8,
+        expandPositions: 4,
+        stageWeights: false,
+      };
+      await expectMatchesStock(makeCase(rng, shape, stages, tile), true);
     }
   });
 

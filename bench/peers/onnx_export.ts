@@ -93,7 +93,12 @@ function inputRef(ref: string): { node: string; index: number } | null {
 }
 
 /** TF's SAME padding for one spatial dimension: [before, after]; the odd pixel goes after. */
-export function samePadding(size: number, kernel: number, stride: number, dilation: number): [number, number] {
+export function samePadding(
+  size: number,
+  kernel: number,
+  stride: number,
+  dilation: number,
+): [number, number] {
   const out = Math.ceil(size / stride);
   const total = Math.max((out - 1) * stride + (kernel - 1) * dilation + 1 - size, 0);
   const before = Math.floor(total / 2);
@@ -216,7 +221,10 @@ async function decodeConsts(artifacts: tf.io.ModelArtifacts): Promise<Map<string
     }
     consts.set(name, {
       kind: 'const',
-      data: t.dtype === 'float32' ? Float32Array.from(values as Float32Array) : Int32Array.from(values as Int32Array),
+      data:
+        t.dtype === 'float32'
+          ? Float32Array.from(values as Float32Array)
+          : Int32Array.from(values as Int32Array),
       shape: t.shape,
       dtype: t.dtype,
     });
@@ -269,7 +277,11 @@ export async function exportToOnnx(
     }
     if (c.shape.length > 4) throw new Error(`exportToOnnx: ${hint}: constant of rank ${c.shape.length}`);
     const shape4 = [...new Array(4 - c.shape.length).fill(1), ...c.shape];
-    return g.floatInit(hint, permute(data, shape4, NHWC_TO_NCHW), NHWC_TO_NCHW.map((p) => shape4[p]));
+    return g.floatInit(
+      hint,
+      permute(data, shape4, NHWC_TO_NCHW),
+      NHWC_TO_NCHW.map((p) => shape4[p]),
+    );
   };
 
   const asValue = (v: Value, ctx: string): GraphValue => {
@@ -338,8 +350,14 @@ export async function exportToOnnx(
     throw new Error(`exportToOnnx: ${node.name}: unsupported padding '${padding}'`);
   };
 
-  const outSize = (size: number, kernel: number, stride: number, dil: number, before: number, after: number) =>
-    Math.floor((size + before + after - ((kernel - 1) * dil + 1)) / stride) + 1;
+  const outSize = (
+    size: number,
+    kernel: number,
+    stride: number,
+    dil: number,
+    before: number,
+    after: number,
+  ) => Math.floor((size + before + after - ((kernel - 1) * dil + 1)) / stride) + 1;
 
   const checkNhwc = (node: TfNode) => {
     const format = decodeString(node.attr?.data_format?.s) || 'NHWC';
@@ -401,11 +419,11 @@ export async function exportToOnnx(
     const s = [st[1], st[2]];
     const pads = spatialPads(node, [x.shape[1], x.shape[2]], kernel, s, [1, 1]);
     // TF's SAME average pooling divides by the pixels inside the image (count_include_pad = 0, ONNX's default).
-    const name = g.node(op, [x.name], [
-      attrInts('kernel_shape', kernel),
-      attrInts('strides', s),
-      attrInts('pads', pads),
-    ]);
+    const name = g.node(
+      op,
+      [x.name],
+      [attrInts('kernel_shape', kernel), attrInts('strides', s), attrInts('pads', pads)],
+    );
     return {
       kind: 'value',
       name,
@@ -574,7 +592,12 @@ export async function exportToOnnx(
           g.int64Init('pads', pads),
           g.floatInit('pad_value', new Float32Array([padValue]), []),
         ]);
-        return { kind: 'value', name, shape: x.shape.map((d, i) => (d < 0 ? d : d + p[2 * i] + p[2 * i + 1])), nchw: x.nchw };
+        return {
+          kind: 'value',
+          name,
+          shape: x.shape.map((d, i) => (d < 0 ? d : d + p[2 * i] + p[2 * i + 1])),
+          nchw: x.nchw,
+        };
       }
       case 'Softmax': {
         const x = plain(asValue(ins[0], node.name));
@@ -588,17 +611,24 @@ export async function exportToOnnx(
       case 'MatMul':
       case '_FusedMatMul': {
         const a = asValue(ins[0], node.name);
-        if (a.shape.length !== 2) throw new Error(`exportToOnnx: ${node.name}: MatMul of rank ${a.shape.length}`);
+        if (a.shape.length !== 2)
+          throw new Error(`exportToOnnx: ${node.name}: MatMul of rank ${a.shape.length}`);
         const b = asConst(ins[1], `${node.name} weights`);
         const transA = node.attr?.transpose_a?.b ?? false;
         const transB = node.attr?.transpose_b?.b ?? false;
         const { bias, act } = node.op === '_FusedMatMul' ? fusedOps(node) : { bias: false, act: undefined };
         const n = transB ? b.shape[0] : b.shape[1];
         const inputs = [a.name, g.floatInit('matmul_b', b.data as Float32Array, b.shape)];
-        if (bias) inputs.push(g.floatInit('matmul_c', asConst(ins[2], `${node.name} bias`).data as Float32Array, [n]));
+        if (bias)
+          inputs.push(
+            g.floatInit('matmul_c', asConst(ins[2], `${node.name} bias`).data as Float32Array, [n]),
+          );
         const y: GraphValue = {
           kind: 'value',
-          name: g.node('Gemm', inputs, [attrInt('transA', transA ? 1 : 0), attrInt('transB', transB ? 1 : 0)]),
+          name: g.node('Gemm', inputs, [
+            attrInt('transA', transA ? 1 : 0),
+            attrInt('transB', transB ? 1 : 0),
+          ]),
           shape: [transA ? a.shape[1] : a.shape[0], n],
           nchw: false,
         };
@@ -648,4 +678,32 @@ export async function exportToOnnx(
     outputShapes,
     convs: g.convs,
   };
+}
+
+/**
+ * A one-node model (Identity) that copies its float32 input to its output: run
+ * with the output kept on the GPU, it gives a GPU-resident input tensor for
+ * another session (ONNX Runtime's node binding has no other way to upload).
+ */
+export function identityModel(shape: number[]): Uint8Array {
+  const info = (name: string): onnx.IValueInfoProto => ({
+    name,
+    type: {
+      tensorType: {
+        elemType: onnx.TensorProto.DataType.FLOAT,
+        shape: { dim: shape.map((d) => (d < 0 ? { dimParam: 'N' } : { dimValue: d })) },
+      },
+    },
+  });
+  return onnx.ModelProto.encode({
+    irVersion: 7,
+    opsetImport: [{ domain: '', version: 13 }],
+    producerName: 'tfjs-backend-webgpu-fused bench/peers',
+    graph: {
+      name: 'upload',
+      node: [{ opType: 'Identity', input: ['x'], output: ['y'], name: 'copy' }],
+      input: [info('x')],
+      output: [info('y')],
+    },
+  }).finish();
 }

@@ -27,7 +27,9 @@ const TOLERANCE = Number(args.tolerance ?? 1e-4);
 async function main() {
   const ort = loadOrt();
   await tf.setBackend('cpu');
-  console.log(`onnxruntime-node ${ort.env.versions?.node ?? '?'}; tfjs ${tf.version_core} cpu; tolerance ${TOLERANCE}`);
+  console.log(
+    `onnxruntime-node ${ort.env.versions?.node ?? '?'}; tfjs ${tf.version_core} cpu; tolerance ${TOLERANCE}`,
+  );
   let failed = 0;
   for (const name of MODELS) {
     const artifacts = withDynamicBatch(artifactsFromDir(`models/${name}`));

@@ -5,7 +5,7 @@
  * largest magnitude, at least 1) at every batch size, on every output and on
  * the logits under a final Softmax. No GPU needed.
  *
- *   bash bench/peers/verify.sh [--models mobilenet_v2_mid,posenet] [--batches 1,2] [--save DIR]
+ *   bash bench/peers/verify.sh [--models mobilenet_v2_mid,posenet] [--batches 1,2] [--save DIR] [--ep webgpu]
  */
 
 import * as tf from '@tensorflow/tfjs-core';
@@ -23,12 +23,14 @@ const args = parseArgs(process.argv.slice(2));
 const MODELS = (args.models ?? 'mobilenet_v2_mid,posenet').split(',');
 const BATCHES = (args.batches ?? '1,2').split(',').map(Number);
 const TOLERANCE = Number(args.tolerance ?? 1e-4);
+/** Execution provider: 'cpu', or 'webgpu' (needs a Vulkan driver: a GPU, or SwiftShader via VK_ICD_FILENAMES). */
+const EP = args.ep ?? 'cpu';
 
 async function main() {
   const ort = loadOrt();
   await tf.setBackend('cpu');
   console.log(
-    `onnxruntime-node ${ort.env.versions?.node ?? '?'}; tfjs ${tf.version_core} cpu; tolerance ${TOLERANCE}`,
+    `onnxruntime-node ${ort.env.versions?.node ?? '?'} (${EP} EP); tfjs ${tf.version_core} cpu; tolerance ${TOLERANCE}`,
   );
   let failed = 0;
   for (const name of MODELS) {
@@ -45,7 +47,7 @@ async function main() {
       mkdirSync(args.save, { recursive: true });
       writeFileSync(`${args.save}/${name}.onnx`, exported.bytes);
     }
-    const session = await ort.InferenceSession.create(exported.bytes, { executionProviders: ['cpu'] });
+    const session = await ort.InferenceSession.create(exported.bytes, { executionProviders: [EP] });
     console.log(
       `${name}: ${(exported.bytes.length / 2 ** 20).toFixed(1)} MiB ONNX, ${exported.convs} Conv, ` +
         `exported in ${exportMs.toFixed(0)} ms; outputs ${outputs.join(', ')}`,

@@ -29,7 +29,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { GraphModel, loadGraphModel as tfLoadGraphModel } from '@tensorflow/tfjs-converter';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -263,7 +263,9 @@ function ortProfile(side: OrtSide, runs: number, rounds: number): OrtProfile {
     .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
   if (files.length === 0)
     return { gpuMs: [], dispatches: 0, nodesByProvider: {}, note: 'no profile file written' };
-  const events = JSON.parse(readFileSync(files[0], 'utf8')) as Array<{
+  const text = readFileSync(files[0], 'utf8');
+  files.forEach((f) => rmSync(f, { force: true }));
+  const events = JSON.parse(text) as Array<{
     cat: string;
     name: string;
     dur: number;
@@ -554,6 +556,7 @@ async function main() {
     results,
   });
   writeFileSync(out.replace(/\.json$/, '.md'), markdown(device, date, ortVersion, results, cold));
+  prepared.forEach((p) => rmSync(onnxPath(p.model), { force: true }));
   console.log(`wrote ${out} and .md`);
 }
 

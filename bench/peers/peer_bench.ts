@@ -512,7 +512,9 @@ async function main() {
             (m
               ? `load ${m.loadMs.toFixed(0)} ms + first run ${m.firstRunMs.toFixed(0)} ms ` +
                 `(init ${m.initMs.toFixed(0)} ms, ${m.firstResultSinceStartMs.toFixed(0)} ms since process start)`
-              : `failed: ${cold[key][rt].errors[0]}`),
+              : COLD === 0
+                ? 'skipped (--cold 0)'
+                : `failed: ${cold[key][rt].errors[0]}`),
         );
       }
     }

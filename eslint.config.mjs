@@ -7,6 +7,7 @@ export default tseslint.config(
       'dist/',
       'node_modules/',
       '.karma-tmp/',
+      'bench/peers/.ort/',
       '.gpu-runtime/',
       '.cache/',
       'models/',

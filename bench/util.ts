@@ -28,13 +28,18 @@ export interface GpuTiming {
   programs: string[];
 }
 
+/** Reads every output of `f` back and disposes them. */
+async function readAll(y: tf.Tensor | tf.Tensor[]): Promise<void> {
+  const ys = Array.isArray(y) ? y : [y];
+  await Promise.all(ys.map((t) => t.data()));
+  tf.dispose(ys);
+}
+
 /** GPU time of `f` from timestamp queries (tf.profile puts every kernel in its own pass). */
-export async function gpuTime(f: () => tf.Tensor): Promise<GpuTiming> {
+export async function gpuTime(f: () => tf.Tensor | tf.Tensor[]): Promise<GpuTiming> {
   const backendName = tf.getBackend();
   const profile = await tf.profile(async () => {
-    const y = f();
-    await y.data();
-    y.dispose();
+    await readAll(f());
   });
   let kernelMs = 0;
   let dispatches = 0;
@@ -71,13 +76,14 @@ export async function backToBackMs(f: () => tf.Tensor, repeats: number): Promise
   return ms;
 }
 
-/** Wall time of one call including the readback of its output. */
-export async function wallMs(f: () => tf.Tensor): Promise<number> {
+/** Wall time of one call including the readback of its outputs. */
+export async function wallMs(f: () => tf.Tensor | tf.Tensor[]): Promise<number> {
   const start = performance.now();
   const y = f();
-  await y.data();
+  const ys = Array.isArray(y) ? y : [y];
+  await Promise.all(ys.map((t) => t.data()));
   const ms = performance.now() - start;
-  y.dispose();
+  tf.dispose(ys);
   return ms;
 }
 

@@ -35,6 +35,7 @@ function kindOf(data) {
   if (first.site != null && first.pairedGpuRatio != null) return 'layers';
   if (first.savings != null) return 'planner';
   if (first.gpuMs != null && first.pairedGpuRatio != null) return 'models';
+  if (first.agreementVsStock != null && first.gpuMs?.ort != null) return 'peers';
   return 'unknown';
 }
 
@@ -283,10 +284,90 @@ md.push(
   '',
 );
 
+/** Inverted-residual blocks: paired GPU ratio of each way to run a block, and the winner. */
+function blocksSection(file) {
+  const { results } = file.data;
+  md.push(`### Per block: \`${file.name}\``, '', source(file), '');
+  md.push(
+    '| block | batch | stock GPU ms | DW→PW FCM | PW→DW FCM | block kernel (tile) | block, default tile | winner |',
+  );
+  md.push('|---|---|---|---|---|---|---|---|');
+  const ratio = (r, v) => x(r.variants[v]?.pairedGpuRatio?.median);
+  for (const r of results) {
+    md.push(
+      `| ${r.block} | ${r.batch} | ${ms(r.variants.stock.gpuMsMedian)} | ${ratio(r, 'dwpw')} | ${ratio(r, 'pwdw')} | ` +
+        `${ratio(r, 'block')} (${r.bestTile.label}) | ${ratio(r, 'blockDefault')} | ${r.winner} |`,
+    );
+  }
+  md.push('');
+  const svg = barChart({
+    title: 'Per block, stock / variant paired GPU time (> 1: faster than stock)',
+    subtitle: `${file.data.device ?? ''} · ${day(file.data.date)} · ${file.name}`,
+    categories: results.map((r) => `${r.block} b${r.batch}`),
+    series: ['dwpw', 'pwdw', 'block'].map((v) => ({
+      name: v,
+      values: results.map((r) => r.variants[v]?.pairedGpuRatio?.median ?? null),
+    })),
+    unit: '×',
+    reference: 1,
+  });
+  figure(file, 'blocks', svg, `Per-block paired GPU-time ratio, ${file.data.device}, ${day(file.data.date)}`);
+}
+
+/** ONNX Runtime WebGPU next to stock tfjs and webgpu-fused. */
+function peersSection(file) {
+  const { results, cold } = file.data;
+  md.push(`### Peers: \`${file.name}\``, '', source(file), '');
+  md.push(
+    '| model | batch | runtime | wall ms (input resident) | wall ms (with upload) | GPU ms | dispatches | max rel diff vs stock |',
+  );
+  md.push('|---|---|---|---|---|---|---|---|');
+  for (const r of results) {
+    for (const rt of ['ort', 'stock', 'fused']) {
+      md.push(
+        `| ${r.model} | ${r.batch} | ${rt} | ${ms(r.wallMs[`${rt} resident`]?.median)} | ` +
+          `${ms(r.wallMs[`${rt} upload`]?.median)} | ${ms(r.gpuMs[rt]?.median)} | ${r.dispatches?.[rt] ?? '–'} | ` +
+          `${rt === 'stock' ? '–' : (r.agreementVsStock[rt]?.rel ?? NaN).toExponential(1)} |`,
+      );
+    }
+  }
+  md.push('');
+  if (cold != null) {
+    md.push('Cold first inference (fresh process: load + first run, ms, median):', '');
+    md.push('| model/batch | ort | stock | fused |', '|---|---|---|---|');
+    for (const [key, byRuntime] of Object.entries(cold)) {
+      const first = (rt) => {
+        const m = byRuntime[rt]?.median;
+        return m == null ? '–' : ms(m.loadMs + m.firstRunMs);
+      };
+      md.push(`| ${key} | ${first('ort')} | ${first('stock')} | ${first('fused')} |`);
+    }
+    md.push('');
+  }
+  const svg = barChart({
+    title: 'Wall ms per inference, input resident (lower is better)',
+    subtitle: `${file.data.device ?? ''} · ${day(file.data.date)} · ${file.name}`,
+    categories: results.map((r) => `${r.model} b${r.batch}`),
+    series: ['ort', 'stock', 'fused'].map((rt) => ({
+      name: rt,
+      values: results.map((r) => r.wallMs[`${rt} resident`]?.median ?? null),
+    })),
+    unit: ' ms',
+  });
+  figure(
+    file,
+    'peers',
+    svg,
+    `ONNX Runtime WebGPU vs tfjs, wall ms, ${file.data.device}, ${day(file.data.date)}`,
+  );
+}
+
 const SECTIONS = [
   ['layers', 'Per-layer benchmarks', layersSection],
   ['models', 'Per-model benchmarks', modelsSection],
+  ['blocks', 'Inverted-residual blocks', blocksSection],
   ['first-inference', 'First inference', firstInferenceSection],
+  ['peers', 'Peer runtimes (ONNX Runtime WebGPU)', peersSection],
   ['planner', 'Planner fidelity', plannerSection],
 ];
 const known = new Set([...SECTIONS.map(([k]) => k), 'profile']);

@@ -264,17 +264,23 @@ function sweepTiles(problem: IrProblem, limits: KernelLimits): Array<[string, Ir
             Math.floor(problem.expandedChannels / chunk),
           );
           for (const splits of new Set([1, split])) {
-            for (const [stageWeights, expandPositions] of [
-              [false, 4],
-              [true, 4],
-              [true, 2],
+            for (const [stageWeights, expandPositions, expandVecs] of [
+              [false, 4, 1],
+              [true, 2, 1],
+              [true, 4, 2],
+              [true, 2, 2],
             ] as const) {
-              const tile: IrTile = { ...base, expandPositions, ...(stageWeights ? { stageWeights } : {}) };
+              const tile: IrTile = {
+                ...base,
+                expandPositions,
+                expandVecs,
+                ...(stageWeights ? { stageWeights } : {}),
+              };
               if (splits > 1) tile.splits = splits;
               if (!irTileFits(tile, irGeometry(problem), limits).supported) continue;
               tiles.push([
                 `${tileH}x${tileW} c${chunk} p${threadPixels} f${filters}/${threadFilters} s${splits}` +
-                  ` e${expandPositions}${stageWeights ? ' staged' : ''}`,
+                  ` e${expandPositions}x${expandVecs}${stageWeights ? ' staged' : ''}`,
                 tile,
               ]);
             }

@@ -17,6 +17,8 @@ export function irHalo(tile: IrTile, kernelSize: number, strides: [number, numbe
 
 export const irSplits = (tile: IrTile): number => tile.splits ?? 1;
 
+export const irExpandVecs = (tile: IrTile): number => tile.expandVecs ?? 1;
+
 /** Invocations along the pixels of the block (the last one may be partly idle). */
 export const irPixelThreads = (tile: IrTile): number =>
   Math.ceil((tile.tileH * tile.tileW) / tile.threadPixels);
@@ -37,14 +39,15 @@ export interface IrGeometry {
 /**
  * Workgroup memory: the expansion of block + halo and the depthwise of the
  * block, one chunk each; with `stageWeights` also the chunk's expansion
- * weights [roundUp4(Cin)][chunk] and projection weights [chunk][filters].
+ * weights [roundUp4(Cin)][chunk], depthwise weights [k·k][chunk] and
+ * projection weights [chunk][filters].
  */
 export function irWorkgroupStorageBytes(tile: IrTile, geometry: IrGeometry): number {
   const halo = irHalo(tile, geometry.kernelSize, geometry.strides);
   const expansion = halo.height * halo.width * tile.chunk;
   const depthwise = irPixelThreads(tile) * tile.threadPixels * irDepthwiseRowVecs(tile) * 4;
   const weights = tile.stageWeights
-    ? (Math.ceil(geometry.inChannels / 4) * 4 + tile.filters) * tile.chunk
+    ? (Math.ceil(geometry.inChannels / 4) * 4 + geometry.kernelSize ** 2 + tile.filters) * tile.chunk
     : 0;
   return (expansion + depthwise + weights) * BYTES_PER_FLOAT;
 }
@@ -77,6 +80,10 @@ export function irTileFits(tile: IrTile, geometry: IrGeometry, limits: KernelLim
     return fail('filters must be a multiple of threadFilters, itself a multiple of 4');
   }
   if (chunk % 4 !== 0) return fail('chunk must be a multiple of 4');
+  const expandVecs = irExpandVecs(tile);
+  if (!isPositiveInt(expandVecs) || (chunk / 4) % expandVecs !== 0 || expandPositions * expandVecs > 16) {
+    return fail('expandVecs must divide chunk / 4, with expandPositions × expandVecs at most 16');
+  }
   if (threadPixels > 16 || expandPositions > 8) {
     return fail('threadPixels must be at most 16 and expandPositions at most 8');
   }

@@ -9,13 +9,14 @@
  *   1. the expansion of the chunk for every position of the block's
  *      receptive field (halo included) into `expTile`; positions outside the
  *      image hold the depthwise zero padding and are never computed. An
- *      invocation takes `expandPositions` positions × 4 channels, so each
- *      weight load serves several positions and each input load (the same
- *      address across neighbouring invocations) four channels;
+ *      invocation takes `expandPositions` positions × `expandVecs` vec4s of
+ *      channels, so each weight load serves several positions and each input
+ *      load (the same address across neighbouring invocations) several
+ *      channel vectors;
  *   2. the depthwise of the chunk for the block into `dwTile`;
  *   3. the projection of the chunk into register accumulators,
  *      `threadPixels` × `threadFilters` per invocation (output-stationary).
- * With `stageWeights` each chunk's expansion and projection weights are first
+ * With `stageWeights` each chunk's expansion, depthwise and projection weights are first
  * copied into workgroup memory (coalesced), so the inner loops of steps 1 and
  * 3 read them from there instead of from global memory.
  * With one split the projection epilogue and the residual follow and the
@@ -30,7 +31,7 @@
 
 import type { WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 
-import { irDepthwiseRowVecs, irHalo, irPixelThreads, irSplits } from './inverted_residual_tile';
+import { irDepthwiseRowVecs, irExpandVecs, irHalo, irPixelThreads, irSplits } from './inverted_residual_tile';
 import { IrTile } from './types';
 import {
   channelLoad4,
@@ -130,7 +131,8 @@ export class InvertedResidualProgram implements WebGPUProgram {
     const { expand, dw, project } = config.epilogues;
     this.shaderKey =
       `invRes_${config.kernelSize}_${config.strides.join('x')}_${tile.tileH}_${tile.tileW}_${tile.filters}_` +
-      `${tile.chunk}_${tile.threadPixels}_${tile.threadFilters}_${tile.expandPositions}_${this.splits}_` +
+      `${tile.chunk}_${tile.threadPixels}_${tile.threadFilters}_${tile.expandPositions}_${irExpandVecs(tile)}_` +
+      `${this.splits}_` +
       `${this.inAligned}_${this.outAligned}_${config.residual}_` +
       // Staged weights size workgroup arrays by the input channels.
       `${tile.stageWeights ? `sw${Math.ceil(config.inChannels / 4) * 4}_` : ''}` +
@@ -154,12 +156,16 @@ export class InvertedResidualProgram implements WebGPUProgram {
     const staged = tile.stageWeights === true;
     const inC4 = Math.ceil(this.config.inChannels / 4) * 4;
     const filterVecsAll = filters / 4;
+    const rm = irExpandVecs(tile);
+    const vecGroups = chunkVecs / rm;
+    const wSrc = staged ? 'wExp' : 'w';
     return `
   var<workgroup> expTile : array<vec4<f32>, ${haloPositions * chunkVecs}>;
   var<workgroup> dwTile : array<vec4<f32>, ${dwRows * rowVecs}>;
   ${
     staged
       ? `var<workgroup> wExp : array<vec4<f32>, ${inC4 * chunkVecs}>;
+  var<workgroup> wDw : array<vec4<f32>, ${k * k * chunkVecs}>;
   var<workgroup> wProj : array<vec4<f32>, ${chunk * filterVecsAll}>;`
       : ''
   }
@@ -212,17 +218,22 @@ export class InvertedResidualProgram implements WebGPUProgram {
         let index = (uniforms.expandWOffset + (v / ${chunkVecs}) * expanded4 + min(m, expanded4 - 4)) / 4;
         wExp[v] = select(vec4<f32>(0.0), w[index], m < expanded);
       }
+      for (var v = tid; v < ${k * k * chunkVecs}; v += ${wg}) {
+        let m = m0 + (v % ${chunkVecs}) * 4;
+        let index = (uniforms.dwWOffset + (v / ${chunkVecs}) * expanded4 + min(m, expanded4 - 4)) / 4;
+        wDw[v] = select(vec4<f32>(0.0), w[index], m < expanded);
+      }
       workgroupBarrier();`
           : ''
       }
       // 1. Expansion of the chunk for the block + halo. Weight rows are
       // padded to 4 input channels with zeros, so c + 1..3 need no checks.
-      for (var u = tid; u < ${positionGroups * chunkVecs}; u += ${wg}) {
-        let cv = u % ${chunkVecs};
-        let group = u / ${chunkVecs};
-        let m = m0 + cv * 4;
+      for (var u = tid; u < ${positionGroups * vecGroups}; u += ${wg}) {
+        // Vectors cvg, cvg + ${vecGroups}, ...: neighbouring invocations read neighbouring weights.
+        let cvg = u % ${vecGroups};
+        let group = u / ${vecGroups};
         var base = array<i32, ${rp}>();
-        var sums = array<vec4<f32>, ${rp}>();
+        var sums = array<vec4<f32>, ${rp * rm}>();
         for (var i = 0; i < ${rp}; i++) {
           let hp = group * ${rp} + i;
           let ih = ih0 + hp / ${haloW};
@@ -230,25 +241,32 @@ export class InvertedResidualProgram implements WebGPUProgram {
           let inside = hp < ${haloPositions} && ih >= 0 && ih < inH && iw >= 0 && iw < inW;
           base[i] = select(-1, ((batch * inH + ih) * inW + iw) * inC, inside);
         }
-        if (m < expanded) {
+        // Channels past M compute garbage that is never stored (zero below).
+        if (m0 + cvg * 4 < expanded) {
           ${
             staged
-              ? `var wIndex = cv;
+              ? `var wIndex = cvg;
           let wStep = ${chunkVecs};`
-              : `var wIndex = (uniforms.expandWOffset + m) / 4;
+              : `var wIndex = (uniforms.expandWOffset + m0 + cvg * 4) / 4;
           let wStep = expanded4 / 4;`
           }
           for (var c = 0; c < inC; c += 4) {
-            let w0 = ${staged ? 'wExp' : 'w'}[wIndex];
-            let w1 = ${staged ? 'wExp' : 'w'}[wIndex + wStep];
-            let w2 = ${staged ? 'wExp' : 'w'}[wIndex + 2 * wStep];
-            let w3 = ${staged ? 'wExp' : 'w'}[wIndex + 3 * wStep];
+            var wv : array<vec4<f32>, ${4 * rm}>;
+            for (var r = 0; r < ${rm}; r++) {
+              let at = wIndex + r * ${vecGroups};
+              wv[4 * r] = ${wSrc}[at];
+              wv[4 * r + 1] = ${wSrc}[at + wStep];
+              wv[4 * r + 2] = ${wSrc}[at + 2 * wStep];
+              wv[4 * r + 3] = ${wSrc}[at + 3 * wStep];
+            }
             wIndex += 4 * wStep;
             for (var i = 0; i < ${rp}; i++) {
               if (base[i] >= 0) {
                 let xv = xAt(base[i], c);
-                sums[i] = fma(vec4<f32>(xv.x), w0, fma(vec4<f32>(xv.y), w1,
-                    fma(vec4<f32>(xv.z), w2, fma(vec4<f32>(xv.w), w3, sums[i]))));
+                for (var r = 0; r < ${rm}; r++) {
+                  sums[i * ${rm} + r] = fma(vec4<f32>(xv.x), wv[4 * r], fma(vec4<f32>(xv.y), wv[4 * r + 1],
+                      fma(vec4<f32>(xv.z), wv[4 * r + 2], fma(vec4<f32>(xv.w), wv[4 * r + 3], sums[i * ${rm} + r]))));
+                }
               }
             }
           }
@@ -256,11 +274,15 @@ export class InvertedResidualProgram implements WebGPUProgram {
         for (var i = 0; i < ${rp}; i++) {
           let hp = group * ${rp} + i;
           if (hp < ${haloPositions}) {
-            var value = vec4<f32>(0.0);
-            if (base[i] >= 0 && m < expanded) {
-              value = expandEpilogue(sums[i], ih0 + hp / ${haloW}, iw0 + hp % ${haloW}, m);
+            for (var r = 0; r < ${rm}; r++) {
+              let cv = cvg + r * ${vecGroups};
+              let m = m0 + cv * 4;
+              var value = vec4<f32>(0.0);
+              if (base[i] >= 0 && m < expanded) {
+                value = expandEpilogue(sums[i * ${rm} + r], ih0 + hp / ${haloW}, iw0 + hp % ${haloW}, m);
+              }
+              expTile[hp * ${chunkVecs} + cv] = value;
             }
-            expTile[hp * ${chunkVecs} + cv] = value;
           }
         }
       }
@@ -279,8 +301,11 @@ export class InvertedResidualProgram implements WebGPUProgram {
           for (var kh = 0; kh < ${k}; kh++) {
             for (var kw = 0; kw < ${k}; kw++) {
               let hp = (th * ${sh} + kh) * ${haloW} + tw * ${sw} + kw;
-              sum = fma(expTile[hp * ${chunkVecs} + cv],
-                  w[(uniforms.dwWOffset + (kh * ${k} + kw) * expanded4 + m) / 4], sum);
+              sum = fma(expTile[hp * ${chunkVecs} + cv], ${
+                staged
+                  ? `wDw[(kh * ${k} + kw) * ${chunkVecs} + cv]`
+                  : `w[(uniforms.dwWOffset + (kh * ${k} + kw) * expanded4 + m) / 4]`
+              }, sum);
             }
           }
           value = dwEpilogue(sum, oh0 + th, ow0 + tw, m);

@@ -172,6 +172,8 @@ export interface IrTile {
   threadFilters: number;
   /** Halo positions one invocation expands together (each weight load serves them all). */
   expandPositions: number;
+  /** vec4s of expanded channels one invocation expands together (each input load serves them all; default 1). */
+  expandVecs?: number;
   /** Workgroups sharing one output block, each taking a share of the expanded channels (default 1). */
   splits?: number;
   /**

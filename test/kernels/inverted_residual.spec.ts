@@ -166,6 +166,7 @@ function randomTile(rng: Random, k: number, stride: number, cin: number, limits:
       expandPositions: rng.pick([1, 2, 3, 4, 6]),
       splits: rng.pick([1, 1, 2, 3, 5]),
       stageWeights: rng.bool(0.5),
+      expandVecs: rng.pick([1, 1, 2, 4]),
     };
     if (irTileFits(tile, { kernelSize: k, strides: [stride, stride], inChannels: cin }, limits).supported)
       return tile;
@@ -348,6 +349,28 @@ describeFused('FusedInvertedResidual', () => {
         splits: 2,
         stageWeights: true,
       },
+      {
+        tileH: 4,
+        tileW: 6,
+        filters: 12,
+        chunk: 16,
+        threadPixels: 4,
+        threadFilters: 4,
+        expandPositions: 3,
+        expandVecs: 2,
+      },
+      {
+        tileH: 6,
+        tileW: 3,
+        filters: 12,
+        chunk: 16,
+        threadPixels: 2,
+        threadFilters: 4,
+        expandPositions: 1,
+        expandVecs: 4,
+        stageWeights: true,
+        splits: 3,
+      },
     ];
     const backend = fusedBackend();
     const keys = new Set<string>();
@@ -362,8 +385,8 @@ describeFused('FusedInvertedResidual', () => {
       results.push((await runFused({ ...base, tile })).values);
     }
     spy.and.callThrough();
-    // Five block programs and the reduce programs of 2 and 4 splits.
-    expect(keys.size).toBe(tiles.length + 2);
+    // A block program per tile and the reduce programs of 2, 3 and 4 splits.
+    expect(keys.size).toBe(tiles.length + 3);
     const expected = await computeOn('cpu', () => reference(base));
     for (let i = 0; i < results.length; i++) {
       expectAllClose(results[i], expected.values, { atol: 1e-4, rtol: 1e-4 }, JSON.stringify(tiles[i]));

@@ -8,6 +8,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { readFileSync } from 'node:fs';
 
+export { smoothImage } from './smooth_image';
+
 function readModel(dir: string) {
   const modelJson = JSON.parse(readFileSync(`${dir}/model.json`, 'utf8'));
   const manifest = modelJson.weightsManifest as tf.io.WeightsManifestConfig;
@@ -44,16 +46,4 @@ export function inputShapeOf(dir: string, batch: number): number[] {
   const node = modelJson.modelTopology.node.find((n: { op: string }) => n.op === 'Placeholder');
   const dims = node.attr.shape.shape.dim.map((d: { size: string }) => Number(d.size));
   return [dims[0] > 0 ? dims[0] : batch, ...dims.slice(1)];
-}
-
-/** A smooth synthetic photo-like image in [0, 1]: what image models see, unlike uniform noise. */
-export function smoothImage([n, h, w, c]: number[]): Float32Array {
-  const data = new Float32Array(n * h * w * c);
-  let i = 0;
-  for (let b = 0; b < n; b++)
-    for (let y = 0; y < h; y++)
-      for (let x = 0; x < w; x++)
-        for (let ch = 0; ch < c; ch++)
-          data[i++] = 0.5 + 0.45 * Math.sin((x + 5 * b) / 11 + ch) * Math.cos((y - 3 * ch) / 17);
-  return data;
 }

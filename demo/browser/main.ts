@@ -7,6 +7,7 @@
  */
 
 import { converter, explainFusion, loadGraphModel, tf } from '../../src/bundle';
+import { smoothImage } from '../../scripts/smooth_image';
 
 /** The bundled graph models (models/README.md) and their input sizes. */
 const MODELS: Record<string, number[]> = {
@@ -23,18 +24,6 @@ function setStatus(state: 'idle' | 'running' | 'done' | 'error', message: string
   const status = $('status');
   status.dataset.state = state;
   status.textContent = message;
-}
-
-/** A smooth photo-like image in [0, 1] (deterministic). */
-function smoothImage([n, h, w, c]: number[]): Float32Array {
-  const data = new Float32Array(n * h * w * c);
-  let i = 0;
-  for (let b = 0; b < n; b++)
-    for (let y = 0; y < h; y++)
-      for (let x = 0; x < w; x++)
-        for (let ch = 0; ch < c; ch++)
-          data[i++] = 0.5 + 0.45 * Math.sin((x + 5 * b) / 11 + ch) * Math.cos((y - 3 * ch) / 17);
-  return data;
 }
 
 const median = (v: number[]) => {

@@ -257,13 +257,15 @@ function sweepTiles(problem: IrProblem, limits: KernelLimits): Array<[string, Ir
             expandPositions: 4,
           };
           const blocks = irWorkgroupCount(problem, base);
-          // No split, and the split that brings the workgroups to ~264 (2 per SM on a large GPU).
+          // No split, the split that brings the workgroups to ~264 (2 per SM on a large GPU), and
+          // one chunk per workgroup.
           const split = Math.min(
-            16,
+            64,
             Math.max(1, Math.round(264 / blocks)),
             Math.floor(problem.expandedChannels / chunk),
           );
-          for (const splits of new Set([1, split])) {
+          const most = Math.min(64, Math.floor(problem.expandedChannels / chunk));
+          for (const splits of new Set([1, split, most])) {
             for (const [stageWeights, expandPositions, expandVecs] of [
               [false, 4, 1],
               [true, 2, 1],

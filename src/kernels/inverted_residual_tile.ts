@@ -122,13 +122,14 @@ const TARGET_WORKGROUPS = 264;
 
 /**
  * The tile to use without on-device tuning, following the winners of the
- * block benchmark on an H100 (bench/results/blocks-*-h100-v2-*.json): all
+ * block benchmark on an H100 (bench/results/blocks-*-h100-v*.json): all
  * output channels in one workgroup (re-expanding per filter block costs more
- * than it saves); small blocks at batch 1 (2×7 on 14² and 7² maps, 4×8 on
- * 28², 8×8 above) and larger ones from batch 8 (7×14, 7×7); staged weights,
- * the fewest pixels per invocation that keep 256 invocations, and the
- * expanded channels split over as many workgroups as it takes to fill the
- * GPU. Shrunk until it fits the device.
+ * than it saves); at batch 1 2×7 blocks on 7² maps, 7×7 on 14², 4×8 on 28²,
+ * 8×8 above, and on maps up to 14² one chunk per workgroup (the expanded
+ * channels split as far as they go); from batch 8 7×14 / 8×8 blocks and as
+ * many splits as it takes to fill the GPU; staged weights and the fewest
+ * pixels per invocation that keep 256 invocations. Shrunk until it fits the
+ * device.
  */
 export function defaultIrTile(problem: IrProblem, limits: KernelLimits): IrTile {
   const geometry = irGeometry(problem);
@@ -137,8 +138,18 @@ export function defaultIrTile(problem: IrProblem, limits: KernelLimits): IrTile 
   const filters = Math.min(roundUp(outC4, threadFilters), 64 * threadFilters);
   const { outHeight: ho, outWidth: wo } = problem;
   const small = ho <= 14;
-  let [tileH, tileW] =
-    problem.batch === 1 ? (small ? [2, 7] : ho <= 28 ? [4, 8] : [8, 8]) : small ? [7, 14] : [8, 8];
+  const batch1 = problem.batch === 1;
+  let [tileH, tileW] = batch1
+    ? ho <= 7
+      ? [2, 7]
+      : small
+        ? [7, 7]
+        : ho <= 28
+          ? [4, 8]
+          : [8, 8]
+    : small
+      ? [7, 14]
+      : [8, 8];
   tileH = Math.min(tileH, ho);
   tileW = Math.min(tileW, wo);
   const pixels = tileH * tileW;
@@ -169,7 +180,9 @@ export function defaultIrTile(problem: IrProblem, limits: KernelLimits): IrTile 
   }
   const blocks = irWorkgroupCount(problem, tile);
   const maxSplits = Math.max(1, Math.floor(problem.expandedChannels / tile.chunk));
-  const splits = Math.min(maxSplits, 16, Math.max(1, Math.round(TARGET_WORKGROUPS / blocks)));
+  // At batch 1 on small maps one chunk per workgroup measured best (the partial sums are small).
+  const wanted = batch1 && small ? maxSplits : Math.round(TARGET_WORKGROUPS / blocks);
+  const splits = Math.min(maxSplits, 64, Math.max(1, wanted));
   if (splits > 1) tile.splits = splits;
   return tile;
 }

@@ -56,7 +56,10 @@ browser.stderr.on('data', (d) => (browserLog = (browserLog + d).slice(-4000)));
 const started = Date.now();
 const timeout = new Promise((r) => setTimeout(() => r(null), TIMEOUT_MS).unref());
 const body = await Promise.race([reported, timeout]);
+// Wait for Chromium to exit: it writes its profile until then.
+const exited = browser.exitCode != null ? Promise.resolve() : new Promise((r) => browser.once('exit', r));
 browser.kill('SIGTERM');
+await Promise.race([exited, new Promise((r) => setTimeout(r, 5000).unref())]);
 server.close();
 
 const results = { passed: 0, failed: 0 };
@@ -91,6 +94,10 @@ if (page != null) {
     `${page.timings} / bars ${JSON.stringify(page.chartBars)}`,
   );
 }
-rmSync(profile, { recursive: true, force: true });
+try {
+  rmSync(profile, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
+} catch (e) {
+  console.warn(`demo-browser: could not remove ${profile}: ${e.message}`);
+}
 console.log(`demo-browser: ${results.passed} passed, ${results.failed} failed, 0 skipped`);
 process.exit(results.failed > 0 ? 1 : 0);

@@ -23,6 +23,8 @@ export type {
   DwPwProblem,
   DwPwTile,
   FusedActivation,
+  IrProblem,
+  IrTile,
   FusedPadding,
   KernelLimits,
   PwDwProblem,
@@ -37,6 +39,12 @@ export {
   FusedPointwiseDepthwiseConv2D,
   isSupported as isPointwiseDepthwiseSupported,
 } from './kernels/FusedPointwiseDepthwiseConv2D';
+export {
+  FusedInvertedResidual,
+  isSupported as isInvertedResidualSupported,
+} from './kernels/FusedInvertedResidual';
+export { invertedResidualLayout } from './kernels/inverted_residual_layout';
+export type { InvertedResidualLayout, PackedStageLayout } from './kernels/inverted_residual_layout';
 
 // ---------------------------------------------------------------------------
 // Graph rewrite (src/graph-rewrite): load a converted GraphModel and run its

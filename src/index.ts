@@ -45,6 +45,7 @@ export {
 export {
   DW_PW_ROLES,
   FUSED_DW_PW_OP,
+  FUSED_INVERTED_RESIDUAL_OP,
   FUSED_PW_DW_OP,
   PW_DW_ROLES,
   explainFusion,
@@ -53,11 +54,14 @@ export {
   registerFusedOps,
 } from './graph-rewrite';
 export type {
+  BlockChoice,
+  BlockPlan,
   FuseOptions,
   FuseResult,
   FusedGraphModel,
   FusedLoadOptions,
   FusionReport,
+  GraphFusionPlan,
   KindCounts,
   PlanChoice,
   SiteReport,

@@ -188,11 +188,15 @@ export function decide(
   return { decisions, plan: blockPlans.length > 0 ? { ...made, blocks: blockPlans } : made };
 }
 
+/** Blocks whose input map has at least this many pixels are left to the pair planner under 'auto'. */
+const AUTO_BLOCK_MAX_PIXELS = 112 * 112;
+
 /**
- * The block rule: on the H100, the fused block beat the stock ops at batch 1
- * on every MobileNetV2 block below 112x112 and lost at batch 8 and 32
- * (bench/results/blocks-2026-11-26-h100-v4-*), so 'auto' fuses the legal
- * blocks planned at batch 1.
+ * The block rule. On an H100 at batch 1 the fused block beat the stock ops
+ * on every MobileNetV2 block with an input map below 112x112 (1.20x-1.65x);
+ * at 112x112 it only matched them (1.01x, the DW->PW pair 1.18x); at batch 8
+ * and 32 it lost (bench/results/blocks-2026-11-26-h100-v4-b{1,8,32}.json).
+ * So 'auto' fuses the legal blocks planned at batch 1 below 112x112.
  */
 function decideBlock(
   block: ResolvedBlock,
@@ -203,14 +207,20 @@ function decideBlock(
   const support = blockSupport(block, profile.limits);
   if (!support.supported) return { fused: false, reason: support.reason ?? 'not supported' };
   if (choice === 'none') return { fused: false, reason: "blocks 'none'" };
-  const batch = block.inShape![0];
+  const [batch, h, w] = block.inShape!;
   if (choice === 'auto' && batch !== 1) {
     return { fused: false, reason: `blocks 'auto': planned batch ${batch} (blocks are fused at batch 1)` };
+  }
+  if (choice === 'auto' && h * w >= AUTO_BLOCK_MAX_PIXELS) {
+    return {
+      fused: false,
+      reason: `blocks 'auto': input ${h}x${w} (blocks are fused below 112x112; the pairs are planned instead)`,
+    };
   }
   const clash = block.candidate.nodes.find((n) => owner.has(n.name));
   if (clash != null) return { fused: false, reason: `overlaps fused block ${owner.get(clash.name)}` };
   block.candidate.nodes.forEach((n) => owner.set(n.name, block.candidate.id));
-  const why = choice === 'all' ? "blocks 'all'" : "blocks 'auto': batch 1";
+  const why = choice === 'all' ? "blocks 'all'" : "blocks 'auto': batch 1, below 112x112";
   return { fused: true, reason: `${why}${block.candidate.residual ? ', with the residual Add' : ''}` };
 }
 

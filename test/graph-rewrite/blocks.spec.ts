@@ -240,3 +240,21 @@ describeFused('graph blocks: rewritten equals original on cpu and webgpu-fused',
     });
   }
 });
+
+describeFused('graph blocks: run-time re-check', () => {
+  it('a planned tile that does not fit falls back to the default tile (warned), same output', async () => {
+    const original = fusedFormBlock(true);
+    const { artifacts } = fuseGraphModelArtifacts(original, { blocks: 'all' });
+    const node = fusedNodes(artifacts, FUSED_INVERTED_RESIDUAL_OP)[0];
+    // A tile far beyond any device's workgroup limits.
+    node.attr!['tile_tileH'] = { i: '64' };
+    node.attr!['tile_tileW'] = { i: '64' };
+    const input = { shape: SHAPE, values: smoothImage(SHAPE) };
+    const reference = await runModel(original, 'cpu', input, ['out']);
+    const warn = spyOn(console, 'warn');
+    const run = await runModel(artifacts, 'webgpu-fused', input, ['out'], { plan: 'none' }, true);
+    expect(warn.calls.allArgs().flat().join('\n')).toMatch(/FusedInvertedResidualBlock: the planned tile/);
+    expect(run.kernels!.has('FusedInvertedResidual')).toBe(true);
+    expectSameOutputs(run, reference, { atol: 1e-4, rtol: 1e-3 }, 'default tile');
+  });
+});

@@ -29,6 +29,12 @@ export type {
   PwDwTile,
   Support,
 } from './kernels/types';
+export { invertedResidualLayout, packInvertedResidualData } from './kernels/inverted_residual_layout';
+export type {
+  InvertedResidualData,
+  InvertedResidualLayout,
+  InvertedResidualLayoutSpec,
+} from './kernels/inverted_residual_layout';
 export {
   FusedDepthwisePointwiseConv2D,
   isSupported as isDepthwisePointwiseSupported,

@@ -6,6 +6,7 @@ export type { PointwiseDepthwiseConv2dArgs } from './pointwise_depthwise_conv2d'
 export { invertedResidual, invertedResidualPacked, packInvertedResidual } from './inverted_residual';
 export type {
   InvertedResidualArgs,
+  InvertedResidualPackedArgs,
   InvertedResidualWeights,
   PackedInvertedResidual,
 } from './inverted_residual';

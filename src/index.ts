@@ -31,6 +31,12 @@ export type {
   PwDwTile,
   Support,
 } from './kernels/types';
+export { invertedResidualLayout, packInvertedResidualData } from './kernels/inverted_residual_layout';
+export type {
+  InvertedResidualData,
+  InvertedResidualLayout,
+  InvertedResidualLayoutSpec,
+} from './kernels/inverted_residual_layout';
 export {
   FusedDepthwisePointwiseConv2D,
   isSupported as isDepthwisePointwiseSupported,
@@ -53,6 +59,7 @@ export type { InvertedResidualLayout, PackedStageLayout } from './kernels/invert
 export {
   DW_PW_ROLES,
   FUSED_DW_PW_OP,
+  FUSED_INVERTED_RESIDUAL_OP,
   FUSED_PW_DW_OP,
   PW_DW_ROLES,
   explainFusion,
@@ -61,11 +68,14 @@ export {
   registerFusedOps,
 } from './graph-rewrite';
 export type {
+  BlockChoice,
+  BlockPlan,
   FuseOptions,
   FuseResult,
   FusedGraphModel,
   FusedLoadOptions,
   FusionReport,
+  GraphFusionPlan,
   KindCounts,
   PlanChoice,
   SiteReport,

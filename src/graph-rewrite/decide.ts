@@ -14,6 +14,8 @@ import {
   PlannerNode,
   planFusions,
 } from '../planner';
+import { IrTile } from '../kernels/types';
+import { ResolvedBlock, blockSupport } from './blocks';
 import { ConvSpec } from './conv';
 import { FoldContext, zeroPadOf } from './epilogue';
 import { ResolvedSite, Tile, kernelSupport } from './legality';
@@ -23,10 +25,27 @@ const OTHER = '<other>';
 
 export type PlanChoice = 'auto' | 'all' | 'none' | FusionPlan;
 
+/**
+ * Which PW→DW→PW chains run as one FusedInvertedResidual node: 'auto' those
+ * planned at batch 1, 'all' every legal one, 'none' no block.
+ */
+export type BlockChoice = 'auto' | 'all' | 'none';
+
+/** A block's decision in a saved plan (`FusionPlan.blocks`, absent in plans without blocks). */
+export interface BlockPlan {
+  id: string;
+  decision: 'fused' | 'unfused';
+  reason: string;
+  tile?: Partial<IrTile>;
+}
+
+/** A planner plan with the block decisions (`blocks` is optional: plans without it stay valid). */
+export type GraphFusionPlan = FusionPlan & { blocks?: BlockPlan[] };
+
 export interface Decision {
   fused: boolean;
   reason: string;
-  tile?: Tile;
+  tile?: Tile | Partial<IrTile>;
   predicted?: { unfusedMs: number; fusedMs: number; savingMs: number };
 }
 
@@ -87,20 +106,52 @@ export function decide(
   plan: PlanChoice,
   profile: DeviceProfile,
   plannerOptions: Pick<PlanOptions, 'measured' | 'tiles'> = {},
-): { decisions: Map<string, Decision>; plan?: FusionPlan } {
+  blocks: ResolvedBlock[] = [],
+  blockChoice: BlockChoice = 'auto',
+): { decisions: Map<string, Decision>; plan?: GraphFusionPlan } {
   const decisions = new Map<string, Decision>();
   const byId = new Map(legal.map((s) => [s.candidate.id, s]));
   if (plan === 'none') {
-    for (const site of legal) decisions.set(site.candidate.id, { fused: false, reason: "policy 'none'" });
+    for (const site of [...legal, ...blocks]) {
+      decisions.set(site.candidate.id, { fused: false, reason: "policy 'none'" });
+    }
     return { decisions };
   }
-  if (typeof plan === 'object') return { decisions: fromSavedPlan(plan, legal, byId, profile), plan };
+  if (typeof plan === 'object') return { decisions: fromSavedPlan(plan, legal, byId, profile, blocks), plan };
   if (plan !== 'auto' && plan !== 'all') {
     throw new Error(
       `graph rewrite: option plan must be 'auto', 'all', 'none' or a saved plan, got ${String(plan)}`,
     );
   }
-  const graph = plannerGraph(ctx, convs, legal);
+  if (blockChoice !== 'auto' && blockChoice !== 'all' && blockChoice !== 'none') {
+    throw new Error(
+      `graph rewrite: option blocks must be 'auto', 'all' or 'none', got ${String(blockChoice)}`,
+    );
+  }
+  // Blocks first: a chosen block takes its pairs (and any pair touching its nodes) out of the planner.
+  const owner = new Map<string, string>();
+  const blockPlans: BlockPlan[] = [];
+  for (const block of blocks) {
+    const decision = decideBlock(block, blockChoice, profile, owner);
+    decisions.set(block.candidate.id, decision);
+    blockPlans.push({
+      id: block.candidate.id,
+      decision: decision.fused ? 'fused' : 'unfused',
+      reason: decision.reason,
+    });
+  }
+  const pairs = legal.filter((site) => {
+    const clash = site.candidate.nodes.find((n) => owner.has(n.name));
+    if (clash == null) return true;
+    decisions.set(site.candidate.id, {
+      fused: false,
+      reason: `part of fused block ${owner.get(clash.name)}`,
+    });
+    return false;
+  });
+  byId.clear();
+  for (const site of pairs) byId.set(site.candidate.id, site);
+  const graph = plannerGraph(ctx, convs, pairs);
   const made = planFusions(graph, profile, {
     ...plannerOptions,
     policy: plan,
@@ -134,7 +185,43 @@ export function decide(
       });
     }
   }
-  return { decisions, plan: made };
+  return { decisions, plan: blockPlans.length > 0 ? { ...made, blocks: blockPlans } : made };
+}
+
+/** Blocks whose input map has at least this many pixels are left to the pair planner under 'auto'. */
+const AUTO_BLOCK_MAX_PIXELS = 112 * 112;
+
+/**
+ * The block rule. On an H100 at batch 1 the fused block beat the stock ops
+ * on every MobileNetV2 block with an input map below 112x112 (1.20x-1.65x);
+ * at 112x112 it only matched them (1.01x, the DW->PW pair 1.18x); at batch 8
+ * and 32 it lost (bench/results/blocks-2026-11-26-h100-v4-b{1,8,32}.json).
+ * So 'auto' fuses the legal blocks planned at batch 1 below 112x112.
+ */
+function decideBlock(
+  block: ResolvedBlock,
+  choice: BlockChoice,
+  profile: DeviceProfile,
+  owner: Map<string, string>,
+): Decision {
+  const support = blockSupport(block, profile.limits);
+  if (!support.supported) return { fused: false, reason: support.reason ?? 'not supported' };
+  if (choice === 'none') return { fused: false, reason: "blocks 'none'" };
+  const [batch, h, w] = block.inShape!;
+  if (choice === 'auto' && batch !== 1) {
+    return { fused: false, reason: `blocks 'auto': planned batch ${batch} (blocks are fused at batch 1)` };
+  }
+  if (choice === 'auto' && h * w >= AUTO_BLOCK_MAX_PIXELS) {
+    return {
+      fused: false,
+      reason: `blocks 'auto': input ${h}x${w} (blocks are fused below 112x112; the pairs are planned instead)`,
+    };
+  }
+  const clash = block.candidate.nodes.find((n) => owner.has(n.name));
+  if (clash != null) return { fused: false, reason: `overlaps fused block ${owner.get(clash.name)}` };
+  block.candidate.nodes.forEach((n) => owner.set(n.name, block.candidate.id));
+  const why = choice === 'all' ? "blocks 'all'" : "blocks 'auto': batch 1, below 112x112";
+  return { fused: true, reason: `${why}${block.candidate.residual ? ', with the residual Add' : ''}` };
 }
 
 /** The planned tile if the kernel takes it on the profile's device, else the kernel's default. */
@@ -151,12 +238,46 @@ function fromSavedPlan(
   legal: ResolvedSite[],
   byId: Map<string, ResolvedSite>,
   profile: DeviceProfile,
+  blocks: ResolvedBlock[],
 ): Map<string, Decision> {
   if (plan == null || plan.version !== PLAN_VERSION || !Array.isArray(plan.sites)) {
     throw new Error(`graph rewrite: the saved plan is not a version ${PLAN_VERSION} fusion plan`);
   }
+  const saved = (plan as GraphFusionPlan).blocks ?? [];
+  if (!Array.isArray(saved)) throw new Error('graph rewrite: the saved plan has a malformed blocks list');
   const decisions = new Map<string, Decision>();
   const owner = new Map<string, string>();
+  const blockById = new Map(blocks.map((b) => [b.candidate.id, b]));
+  for (const blockPlan of saved) {
+    if (blockPlan?.decision !== 'fused') continue;
+    const block = blockById.get(blockPlan.id);
+    if (block == null) {
+      throw new Error(
+        `graph rewrite: the saved plan fuses block '${blockPlan.id}', which is not a fusable block of this model`,
+      );
+    }
+    const support = blockSupport(block, profile.limits);
+    if (!support.supported) {
+      throw new Error(`graph rewrite: the saved plan fuses '${blockPlan.id}', but ${support.reason}`);
+    }
+    for (const node of block.candidate.convs) {
+      const other = owner.get(node);
+      if (other != null)
+        throw new Error(`graph rewrite: the saved plan fuses '${node}' in both ${other} and ${blockPlan.id}`);
+      owner.set(node, blockPlan.id);
+    }
+    const decision: Decision = { fused: true, reason: `saved plan: ${blockPlan.reason}` };
+    if (blockPlan.tile != null) {
+      const tiled = blockSupport(block, profile.limits, blockPlan.tile);
+      if (tiled.supported) decision.tile = { ...blockPlan.tile };
+      else decision.reason += `; planned tile rejected (${tiled.reason}), default tile used`;
+    }
+    decisions.set(blockPlan.id, decision);
+  }
+  for (const block of blocks) {
+    if (!decisions.has(block.candidate.id))
+      decisions.set(block.candidate.id, { fused: false, reason: 'saved plan: not fused' });
+  }
   for (const sitePlan of plan.sites) {
     if (sitePlan.decision !== 'fused') continue;
     const site = byId.get(sitePlan.id);

@@ -28,9 +28,18 @@ import {
 import { FUSED_ACTIVATIONS, FusedActivation, FusedPadding, KernelLimits, Support } from '../kernels/types';
 import { depthwisePointwiseConv2d } from '../ops/depthwise_pointwise_conv2d';
 import { backendLimits } from '../ops/op_util';
+import { invertedResidualPacked } from '../ops/inverted_residual';
 import { pointwiseDepthwiseConv2d } from '../ops/pointwise_depthwise_conv2d';
+import { FusedInvertedResidual, isSupported as isIrSupported } from '../kernels/FusedInvertedResidual';
+import { InvertedResidualLayout, invertedResidualLayout } from '../kernels/inverted_residual_layout';
 import { stockDepthwise, stockPointwise } from '../ops/stock_stages';
-import { DW_PW_ROLES, FUSED_DW_PW_OP, FUSED_PW_DW_OP, PW_DW_ROLES } from './rewrite';
+import {
+  FUSED_DW_PW_OP,
+  FUSED_INVERTED_RESIDUAL_OP,
+  FUSED_PW_DW_OP,
+  DW_PW_ROLES,
+  PW_DW_ROLES,
+} from './rewrite';
 
 export type Roles = Record<string, tf.Tensor | undefined>;
 
@@ -84,11 +93,13 @@ function paddingOf(op: string, node: GraphNode): FusedPadding {
   ];
 }
 
-/** The planned tile: the node's `tile_<field>` integer attributes. */
+/** The planned tile: the node's `tile_<field>` integer (or boolean) attributes. */
 function tileOf(node: GraphNode): Record<string, number> | undefined {
   const tile: Record<string, number> = {};
   for (const [key, value] of Object.entries(node.attrs)) {
-    if (key.startsWith('tile_') && typeof value === 'number') tile[key.slice(5)] = value;
+    if (key.startsWith('tile_') && (typeof value === 'number' || typeof value === 'boolean')) {
+      tile[key.slice(5)] = value as number;
+    }
   }
   return Object.keys(tile).length > 0 ? tile : undefined;
 }
@@ -264,13 +275,83 @@ export function runPwDw(r: Roles, planned: PwDwPlanned, op: string = FUSED_PW_DW
   });
 }
 
+function flag(op: string, node: GraphNode, key: string): boolean {
+  const value = node.attrs[key] ?? false;
+  if (typeof value !== 'boolean') fail(op, `malformed ${key} ${JSON.stringify(value)}`);
+  return value as boolean;
+}
+
+/** The packed layout, rebuilt from the dimensions and epilogue tensors it was made of. */
+function layoutOf(op: string, node: GraphNode): InvertedResidualLayout {
+  const dims = node.attrs['block_dims'];
+  if (
+    !Array.isArray(dims) ||
+    dims.length !== 4 ||
+    !dims.every((d) => Number.isInteger(d) && (d as number) > 0)
+  ) {
+    fail(op, `malformed block_dims ${JSON.stringify(dims)}`);
+  }
+  const alpha = (key: string) => {
+    const shape = node.attrs[key];
+    if (shape == null) return undefined;
+    if (!Array.isArray(shape)) fail(op, `malformed ${key}`);
+    return shape as number[];
+  };
+  const [inChannels, expandedChannels, outChannels, kernelSize] = dims as number[];
+  return invertedResidualLayout({
+    inChannels,
+    expandedChannels,
+    outChannels,
+    kernelSize,
+    expandBias: flag(op, node, 'expand_bias'),
+    expandAlphaShape: alpha('expand_alpha_shape'),
+    dwBias: flag(op, node, 'dw_bias'),
+    dwAlphaShape: alpha('dw_alpha_shape'),
+    projectBias: flag(op, node, 'project_bias'),
+    projectAlphaShape: alpha('project_alpha_shape'),
+  });
+}
+
+function executeInvertedResidual(node: GraphNode): tf.Tensor {
+  const op = FUSED_INVERTED_RESIDUAL_OP;
+  if (node.inputs.length < 2) fail(op, `needs x and the packed weights, got ${node.inputs.length} inputs`);
+  const [x, packed] = node.inputs;
+  const layout = layoutOf(op, node);
+  const planned = {
+    layout,
+    strides: stridesOf(op, node),
+    pad: paddingOf(op, node),
+    dilations: 1,
+    dataFormat: 'NHWC' as const,
+    expandActivation: activation(op, node, 'expand_activation'),
+    expandLeakyreluAlpha: number(node, 'expand_leakyrelu_alpha', 0.2),
+    dwActivation: activation(op, node, 'dw_activation'),
+    dwLeakyreluAlpha: number(node, 'dw_leakyrelu_alpha', 0.2),
+    projectActivation: activation(op, node, 'project_activation'),
+    projectLeakyreluAlpha: number(node, 'project_leakyrelu_alpha', 0.2),
+    residual: flag(op, node, 'residual'),
+    tile: tileOf(node),
+  };
+  return tf.tidy(() => {
+    const shapes = { x: x.shape, weights: packed.shape };
+    const { mode, attrs } = route(FusedInvertedResidual, shapes, planned, isIrSupported, op);
+    return invertedResidualPacked({
+      ...attrs,
+      x: x as tf.Tensor4D,
+      packed: packed as tf.Tensor1D,
+      stock: mode === 'stock',
+    });
+  });
+}
+
 /**
- * Registers the executors of `FusedDwPwConv2D` and `FusedPwDwConv2D` with
- * tfjs-converter. `loadGraphModel` of this package calls it; call it yourself
+ * Registers the executors of `FusedDwPwConv2D`, `FusedPwDwConv2D` and
+ * `FusedInvertedResidualBlock` with tfjs-converter. `loadGraphModel` of this package calls it; call it yourself
  * before `tf.loadGraphModel` of artifacts from `fuseGraphModelArtifacts`.
  * Idempotent.
  */
 export function registerFusedOps(): void {
   registerOp(FUSED_DW_PW_OP, executeDwPw);
   registerOp(FUSED_PW_DW_OP, executePwDw);
+  registerOp(FUSED_INVERTED_RESIDUAL_OP, executeInvertedResidual);
 }

@@ -6,11 +6,13 @@
 
 import type { io } from '@tensorflow/tfjs-core';
 
-import { CONSERVATIVE_PROFILE, DeviceProfile, FusionPlan, MeasuredSite, TileSource } from '../planner';
-import { Decision, PlanChoice, decide } from './decide';
+import { CONSERVATIVE_PROFILE, DeviceProfile, MeasuredSite, TileSource } from '../planner';
+import { IrTile } from '../kernels/types';
+import { ResolvedBlock, blockSupport, packedBlockData, resolveBlock } from './blocks';
+import { BlockChoice, Decision, GraphFusionPlan, PlanChoice, decide } from './decide';
 import { FoldContext } from './epilogue';
 import { GraphIndex, signatureInputNodes, signatureOutputNodes } from './graph_index';
-import { ResolvedSite, kernelSupport, resolveSite } from './legality';
+import { ResolvedSite, Tile, kernelSupport, resolveSite } from './legality';
 import { MatchResult, matchSites } from './match';
 import { GraphJson, WeightSpecJson, parseTensorName, shapeOfJson } from './model_json';
 import { FusionReport, KindCounts, SiteReport } from './report';
@@ -42,6 +44,13 @@ export interface FuseOptions {
   measured?: Record<string, MeasuredSite>;
   /** Where the planner takes tiles from (default: the kernels' measured defaults). */
   tiles?: TileSource;
+  /**
+   * PW→DW→PW chains (+ residual Add) as one FusedInvertedResidual node:
+   * 'auto' (default) the legal ones planned at batch 1, 'all' every legal
+   * one, 'none' no block (only pairs). A chosen block's pairs are not
+   * planned. Ignored with a saved plan (its `blocks` decide).
+   */
+  blocks?: BlockChoice;
 }
 
 export interface FuseResult {
@@ -119,7 +128,10 @@ export interface SiteAnalysis {
   resolved: ResolvedSite[];
   decisions: Map<string, Decision>;
   chosen: ResolvedSite[];
-  plan?: FusionPlan;
+  /** Resolved PW→DW→PW chains (empty when the caller cannot rewrite blocks). */
+  blocks: ResolvedBlock[];
+  chosenBlocks: ResolvedBlock[];
+  plan?: GraphFusionPlan;
   profile: DeviceProfile;
 }
 
@@ -135,6 +147,7 @@ export function analyzeSites(
   dynamicInputs: string[],
   options: FuseOptions,
   extraProblems?: (site: ResolvedSite) => string[],
+  withBlocks = true,
 ): SiteAnalysis {
   const plan = options.plan ?? 'auto';
   const profile = options.profile ?? CONSERVATIVE_PROFILE;
@@ -154,13 +167,33 @@ export function analyzeSites(
     );
   }
   const structural = resolved.filter((s) => s.problems.length === 0);
-  const { decisions, plan: madePlan } = decide(ctx, match.convs, structural, plan, profile, {
-    measured: options.measured,
-    tiles: options.tiles,
-  });
+  const blocks = withBlocks ? match.chains.map((c) => resolveBlock(ctx, c)) : [];
+  const { decisions, plan: madePlan } = decide(
+    ctx,
+    match.convs,
+    structural,
+    plan,
+    profile,
+    { measured: options.measured, tiles: options.tiles },
+    blocks.filter((b) => b.problems.length === 0),
+    options.blocks ?? 'auto',
+  );
 
   // Non-overlapping by construction (planner / saved-plan check); guard anyway.
   const owner = new Map<string, string>();
+  const chosenBlocks: ResolvedBlock[] = [];
+  for (const block of blocks) {
+    const decision = decisions.get(block.candidate.id);
+    if (!decision?.fused) continue;
+    const clash = block.candidate.nodes.find((n) => owner.has(n.name));
+    if (clash != null) {
+      decision.fused = false;
+      decision.reason = `overlaps fused block ${owner.get(clash.name)} at '${clash.name}'`;
+      continue;
+    }
+    block.candidate.nodes.forEach((n) => owner.set(n.name, block.candidate.id));
+    chosenBlocks.push(block);
+  }
   const chosen: ResolvedSite[] = [];
   for (const site of structural) {
     const decision = decisions.get(site.candidate.id);
@@ -174,7 +207,7 @@ export function analyzeSites(
     site.candidate.nodes.forEach((n) => owner.set(n.name, site.candidate.id));
     chosen.push(site);
   }
-  return { match, resolved, decisions, chosen, plan: madePlan, profile };
+  return { match, resolved, decisions, chosen, blocks, chosenBlocks, plan: madePlan, profile };
 }
 
 /** What the report says beyond the analysis: policy, shapes, warnings and what the rewrite changed. */
@@ -210,18 +243,39 @@ export function buildReport(analysis: SiteAnalysis, context: ReportContext): Fus
       ...(decision?.predicted != null ? { predicted: decision.predicted } : {}),
     };
   });
+  const blocks = new Map(analysis.blocks.map((b) => [b.candidate.id, b]));
   for (const chain of analysis.match.chains) {
+    const block = blocks.get(chain.id);
+    if (block == null) {
+      sites.push({
+        id: chain.id,
+        kind: 'pwdwpw',
+        convs: [...chain.convs],
+        nodes: [],
+        legal: false,
+        decision: 'unfused',
+        reason:
+          'blocks are not rewritten here; its PW->DW and DW->PW pairs are planned instead' +
+          (chain.pairsFusable ? '' : ' (not both pairs are fusable)'),
+        folds: [],
+      });
+      continue;
+    }
+    const support = blockSupport(block, profile.limits);
+    const decision = analysis.decisions.get(chain.id);
     sites.push({
       id: chain.id,
       kind: 'pwdwpw',
       convs: [...chain.convs],
-      nodes: [],
-      legal: false,
-      decision: 'unfused',
-      reason:
-        'no fused PW->DW->PW kernel yet (extension point); its PW->DW and DW->PW pairs are planned instead' +
-        (chain.pairsFusable ? '' : ' (not both pairs are fusable)'),
-      folds: [],
+      nodes: chain.nodes.map((n) => n.name),
+      output: chain.output.name,
+      legal: support.supported,
+      decision: decision?.fused ? 'fused' : 'unfused',
+      reason: decision?.reason ?? support.reason ?? 'not fusable',
+      folds: block.problems.length === 0 ? chain.notes : [],
+      ...(chain.residual ? { residual: true } : {}),
+      ...(block.inShape != null ? { inShape: block.inShape, outShape: block.outShape } : {}),
+      ...(decision?.fused && decision.tile != null ? { tile: decision.tile } : {}),
     });
   }
   const count = (kind: SiteReport['kind']): KindCounts => {
@@ -290,14 +344,22 @@ export function fuseGraphModelArtifacts(artifacts: io.ModelArtifacts, options: F
   const ctx: FoldContext = { graph, weights, shapes: new ShapeInference(graph, weights, inputs.shapes) };
   const analysis = analyzeSites(ctx, inputs.dynamic, options);
   const rewrite =
-    analysis.chosen.length === 0
+    analysis.chosen.length === 0 && analysis.chosenBlocks.length === 0
       ? undefined
       : applyRewrite(
           topology as GraphJson,
           graph,
           weights,
-          analysis.chosen.map((site) => ({ site, tile: analysis.decisions.get(site.candidate.id)!.tile })),
+          analysis.chosen.map((site) => ({
+            site,
+            tile: analysis.decisions.get(site.candidate.id)!.tile as Tile | undefined,
+          })),
           { dropUnusedWeights: artifacts.modelInitializer == null },
+          analysis.chosenBlocks.map((block) => ({
+            block,
+            packed: packedBlockData(ctx, block),
+            tile: analysis.decisions.get(block.candidate.id)!.tile as Partial<IrTile> | undefined,
+          })),
         );
   const report = buildReport(analysis, {
     policy: plan,

@@ -11,5 +11,11 @@ export type { FuseOptions, FuseResult } from './fuse';
 export { registerFusedOps } from './executors';
 export { explainFusion } from './report';
 export type { FusionReport, KindCounts, SiteReport } from './report';
-export { FUSED_DW_PW_OP, FUSED_PW_DW_OP, DW_PW_ROLES, PW_DW_ROLES } from './rewrite';
-export type { PlanChoice } from './decide';
+export {
+  FUSED_DW_PW_OP,
+  FUSED_PW_DW_OP,
+  FUSED_INVERTED_RESIDUAL_OP,
+  DW_PW_ROLES,
+  PW_DW_ROLES,
+} from './rewrite';
+export type { BlockChoice, BlockPlan, GraphFusionPlan, PlanChoice } from './decide';

@@ -79,7 +79,7 @@ export async function loadGraphModel(
   options: FusedLoadOptions = {},
 ): Promise<FusedGraphModel> {
   registerFusedOps();
-  const { plan, profile, inputShape, keep, measured, tiles, ...loadOptions } = options;
+  const { plan, profile, inputShape, keep, measured, tiles, blocks, ...loadOptions } = options;
   const fuseOptions: FuseOptions = {
     plan,
     profile: profile ?? defaultProfile(),
@@ -87,6 +87,7 @@ export async function loadGraphModel(
     keep,
     measured,
     tiles,
+    blocks,
   };
   let report: FusionReport | undefined;
   const onReport = (r: FusionReport) => (report = r);

@@ -29,7 +29,7 @@ import {
   readsPadding,
   zeroPadOf,
 } from './epilogue';
-import { NodeJson } from './model_json';
+import { NodeJson, parseTensorName, tensorKey } from './model_json';
 
 export type SiteKind = 'dwpw' | 'pwdw' | 'pwdwpw';
 
@@ -56,15 +56,37 @@ export interface SiteCandidate {
   problems: string[];
   /** What was folded, for the report. */
   notes: string[];
+  /** An affine map after the first stage's activation, folded into the second conv's input. */
+  inputAffine?: { affine: Affine; from: string };
 }
 
-/** A PW→DW→PW chain (whole inverted-residual block): listed, not rewritten yet. */
+/**
+ * A PW→DW→PW chain (a whole inverted-residual block), optionally with the
+ * residual Add after it: its PW→DW and DW→PW pairs joined at the depthwise.
+ */
 export interface ChainCandidate {
+  /** `pwdwpw:${expand}>${depthwise}>${project}`. */
   id: string;
   kind: 'pwdwpw';
   convs: [string, string, string];
   /** Whether both of its pairs are structurally fusable. */
   pairsFusable: boolean;
+  pwdw: SiteCandidate;
+  dwpw: SiteCandidate;
+  /** The block input (the expansion's input). */
+  input: string;
+  dwPadding: ConvSpec['padding'];
+  strides: [number, number];
+  /** Every node the fused node replaces, in graph order; the last keeps its name. */
+  nodes: NodeJson[];
+  output: NodeJson;
+  /** Expansion, depthwise and projection stages, folds applied (when `problems` is empty). */
+  stages: [StageBuilder, StageBuilder, StageBuilder];
+  /** Whether a residual Add (block input + block output) is part of the chain. */
+  residual: boolean;
+  controlInputs: string[];
+  problems: string[];
+  notes: string[];
 }
 
 export interface MatchResult {
@@ -106,13 +128,7 @@ export function matchSites(ctx: FoldContext): MatchResult {
   for (const pwdw of sites.filter((s) => s.kind === 'pwdw')) {
     const dw = pwdw.convs[1].node.name;
     for (const dwpw of sites.filter((s) => s.kind === 'dwpw' && s.convs[0].node.name === dw)) {
-      const names: [string, string, string] = [pwdw.convs[0].node.name, dw, dwpw.convs[1].node.name];
-      chains.push({
-        id: `pwdwpw:${names.join('>')}`,
-        kind: 'pwdwpw',
-        convs: names,
-        pairsFusable: pwdw.problems.length === 0 && dwpw.problems.length === 0,
-      });
+      chains.push(buildChain(ctx, pwdw, dwpw));
     }
   }
   return { convs, sites, chains };
@@ -267,6 +283,7 @@ function buildCandidate(ctx: FoldContext, from: ConvSpec, to: ConvSpec, link: Li
   if (dw.strides[0] !== dw.strides[1]) problems.push(`'${dw.node.name}': asymmetric strides [${dw.strides}]`);
   const first = link.producer.clone();
   let second = new StageBuilder(to, ctx);
+  let inputAffine: SiteCandidate['inputAffine'];
   if (link.post != null && to.outChannels != null) {
     if (to.kind === 'dw' && link.post.hasShift && readsPadding(dwPadding)) {
       problems.push(
@@ -276,6 +293,7 @@ function buildCandidate(ctx: FoldContext, from: ConvSpec, to: ConvSpec, link: Li
     } else {
       try {
         second.foldInputAffine(link.post, link.postFrom!);
+        inputAffine = { affine: link.post, from: link.postFrom! };
       } catch (e) {
         if (!(e instanceof FoldError)) throw e;
         problems.push(e.message);
@@ -309,6 +327,91 @@ function buildCandidate(ctx: FoldContext, from: ConvSpec, to: ConvSpec, link: Li
       ...second.notes,
       ...(link.pad || leading.length ? ['zero Pad folded into the depthwise padding'] : []),
     ],
+    ...(inputAffine != null ? { inputAffine } : {}),
+  };
+}
+
+const RESIDUAL_OPS = new Set(['Add', 'AddV2']);
+
+/**
+ * The block of a PW→DW pair and a DW→PW pair sharing the depthwise: the
+ * expansion stage of the first, the depthwise with its input folds from the
+ * first and output folds from the second, the projection of the second;
+ * then a residual Add of the block input, when one follows.
+ */
+function buildChain(ctx: FoldContext, pwdw: SiteCandidate, dwpw: SiteCandidate): ChainCandidate {
+  const dw = pwdw.convs[1];
+  const names: [string, string, string] = [pwdw.convs[0].node.name, dw.node.name, dwpw.convs[1].node.name];
+  const pairsFusable = pwdw.problems.length === 0 && dwpw.problems.length === 0;
+  const problems: string[] = [];
+  if (!pairsFusable) problems.push('not both of its pairs are fusable');
+  if (JSON.stringify(pwdw.dwPadding) !== JSON.stringify(dwpw.dwPadding)) {
+    problems.push(`the pairs fold different paddings into '${dw.node.name}'`);
+  }
+  const stages: [StageBuilder, StageBuilder, StageBuilder] = [
+    pwdw.stages[0].clone(),
+    dwpw.stages[0].clone(),
+    dwpw.stages[1].clone(),
+  ];
+  if (pwdw.inputAffine != null && pairsFusable) {
+    try {
+      stages[1].foldInputAffine(pwdw.inputAffine.affine, pwdw.inputAffine.from);
+    } catch (e) {
+      if (!(e instanceof FoldError)) throw e;
+      problems.push(e.message);
+    }
+  }
+  const split = (site: SiteCandidate) => site.nodes.findIndex((n) => n.name === dw.node.name);
+  const nodes = [...pwdw.nodes.slice(0, split(pwdw) + 1), ...dwpw.nodes.slice(split(dwpw) + 1)];
+  const notes = uniq([...pwdw.notes, ...dwpw.notes]);
+  let residual = false;
+  const last = nodes[nodes.length - 1];
+  const consumers = ctx.graph.consumers(last.name);
+  if (
+    consumers.length === 1 &&
+    !consumers[0].control &&
+    consumers[0].output === 0 &&
+    !ctx.graph.isKept(last.name)
+  ) {
+    const add = consumers[0].node;
+    const inputs = ctx.graph.dataInputs(add);
+    const key = (t: string) => tensorKey(parseTensorName(t));
+    if (
+      RESIDUAL_OPS.has(add.op) &&
+      inputs.length === 2 &&
+      inputs.some((t) => key(t) === key(last.name)) &&
+      inputs.some((t) => key(t) === key(pwdw.input)) &&
+      key(last.name) !== key(pwdw.input)
+    ) {
+      const x = ctx.shapes.shapeOf(pwdw.input);
+      const y = ctx.shapes.shapeOf(last.name);
+      if (dw.strides.every((s) => s === 1) && x != null && y != null && x.join() === y.join()) {
+        residual = true;
+        nodes.push(add);
+        notes.push(`residual ${add.op} '${add.name}' fused`);
+      }
+    }
+  }
+  const nodeNames = new Set(nodes.map((n) => n.name));
+  const controlInputs = uniq(nodes.flatMap((n) => (n.input ?? []).filter((i) => i.startsWith('^'))));
+  if (controlInputs.some((i) => nodeNames.has(i.slice(1)))) problems.push('control edge inside the block');
+  return {
+    id: `pwdwpw:${names.join('>')}`,
+    kind: 'pwdwpw',
+    convs: names,
+    pairsFusable,
+    pwdw,
+    dwpw,
+    input: pwdw.input,
+    dwPadding: pwdw.dwPadding,
+    strides: pwdw.strides,
+    nodes,
+    output: nodes[nodes.length - 1],
+    stages,
+    residual,
+    controlInputs,
+    problems: uniq(problems),
+    notes,
   };
 }
 

@@ -4,7 +4,9 @@
  * Plain JSON; `explainFusion(report)` renders it for people.
  */
 
-import { FusionPlan, explain } from '../planner';
+import { explain } from '../planner';
+import { IrTile } from '../kernels/types';
+import { GraphFusionPlan } from './decide';
 import { Tile } from './legality';
 import { SiteKind } from './match';
 
@@ -26,7 +28,9 @@ export interface SiteReport {
   /** Site input and output shapes used for planning. */
   inShape?: number[];
   outShape?: number[];
-  tile?: Tile;
+  tile?: Tile | Partial<IrTile>;
+  /** A PW→DW→PW block that includes the residual Add. */
+  residual?: boolean;
   predicted?: { unfusedMs: number; fusedMs: number; savingMs: number };
 }
 
@@ -50,7 +54,7 @@ export interface FusionReport {
   removedWeights: string[];
   warnings: string[];
   /** The planner's plan (policy 'auto' / 'all'), or the saved plan used. */
-  plan?: FusionPlan;
+  plan?: GraphFusionPlan;
 }
 
 /** The report as text: counts, one line per site, then the planner's table. */
@@ -66,7 +70,7 @@ export function explainFusion(report: FusionReport): string {
   lines.push(
     `DW->PW: ${c.dwpw.found} found, ${c.dwpw.legal} legal, ${c.dwpw.fused} fused; ` +
       `PW->DW: ${c.pwdw.found} found, ${c.pwdw.legal} legal, ${c.pwdw.fused} fused; ` +
-      `PW->DW->PW: ${c.pwdwpw.found} found (not rewritten: no fused kernel yet)`,
+      `PW->DW->PW blocks: ${c.pwdwpw.found} found, ${c.pwdwpw.legal} legal, ${c.pwdwpw.fused} fused`,
   );
   for (const w of report.warnings) lines.push(`warning: ${w}`);
   lines.push('');
@@ -83,6 +87,10 @@ export function explainFusion(report: FusionReport): string {
     const plan = report.plan;
     const sites = plan.sites.map((site) => ({ ...site, id: short(site.id), reason: short(site.reason) }));
     lines.push('', explain({ ...plan, sites }));
+    const fusedBlocks = (plan.blocks ?? []).filter((b) => b.decision === 'fused').length;
+    if (fusedBlocks > 0) {
+      lines.push(`${fusedBlocks} PW->DW->PW blocks fused as FusedInvertedResidual (their pairs not planned)`);
+    }
   }
   const text = short(lines.join('\n') + '\n');
   return prefix === '' ? text : `(node names below start with ${prefix})\n${text}`;

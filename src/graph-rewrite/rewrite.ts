@@ -1,6 +1,8 @@
 /**
  * Rewriting chosen sites: each becomes ONE node of a custom op
- * (`FusedDwPwConv2D` / `FusedPwDwConv2D`) named like the site's last node, so
+ * (`FusedDwPwConv2D` / `FusedPwDwConv2D`, or `FusedInvertedResidualBlock` for
+ * a whole PW→DW→PW block, whose weights are one packed constant) named like
+ * the site's last node, so
  * downstream inputs and signature outputs stay valid. Its inputs are the
  * site's input, the weight tensors in a fixed role order (listed in the
  * `input_roles` attribute) and the replaced nodes' control inputs; folded
@@ -8,7 +10,8 @@
  * together with their weight bytes. The input JSON is not modified.
  */
 
-import { FusedActivation } from '../kernels/types';
+import { FusedActivation, FusedPadding, IrTile } from '../kernels/types';
+import { ResolvedBlock } from './blocks';
 import { FinalStage, TensorValue } from './epilogue';
 import { GraphIndex } from './graph_index';
 import {
@@ -30,6 +33,8 @@ import { NewWeight, WeightTable } from './weights';
 export const FUSED_DW_PW_OP = 'FusedDwPwConv2D';
 /** Custom op of a rewritten PW→DW site. */
 export const FUSED_PW_DW_OP = 'FusedPwDwConv2D';
+/** Custom op of a rewritten PW→DW→PW chain (+ residual): one FusedInvertedResidual. */
+export const FUSED_INVERTED_RESIDUAL_OP = 'FusedInvertedResidualBlock';
 
 /** Input roles in the order they appear on a fused node (absent ones skipped). */
 export const DW_PW_ROLES = [
@@ -56,6 +61,13 @@ export interface ChosenSite {
   tile?: Tile;
 }
 
+export interface ChosenBlock {
+  block: ResolvedBlock;
+  /** The packed weights (`packInvertedResidualData` of the folded stages). */
+  packed: Float32Array;
+  tile?: Partial<IrTile>;
+}
+
 export interface RewriteResult {
   topology: GraphJson;
   weightSpecs: WeightSpecJson[];
@@ -73,7 +85,10 @@ function uniqueName(base: string, taken: Set<string>): string {
   return name;
 }
 
-function activationAttrs(prefix: 'dw' | 'pw', stage: FinalStage): Record<string, AttrValueJson> {
+function activationAttrs(
+  prefix: 'dw' | 'pw' | 'expand' | 'project',
+  stage: FinalStage,
+): Record<string, AttrValueJson> {
   const attrs: Record<string, AttrValueJson> = { [`${prefix}_activation`]: attrString(stage.activation) };
   if (stage.activation === ('leakyrelu' as FusedActivation)) {
     attrs[`${prefix}_leakyrelu_alpha`] = attrFloat(stage.leakyreluAlpha ?? 0.2);
@@ -81,8 +96,7 @@ function activationAttrs(prefix: 'dw' | 'pw', stage: FinalStage): Record<string,
   return attrs;
 }
 
-function paddingAttrs(site: ResolvedSite): Record<string, AttrValueJson> {
-  const pad = site.pad;
+function paddingAttrs(pad: FusedPadding): Record<string, AttrValueJson> {
   if (pad === 'same' || pad === 'valid') return { padding: attrString(pad.toUpperCase()) };
   if (typeof pad === 'number') {
     return {
@@ -99,12 +113,22 @@ export function applyRewrite(
   weights: WeightTable,
   chosen: ChosenSite[],
   options: { dropUnusedWeights: boolean },
+  blocks: ChosenBlock[] = [],
 ): RewriteResult {
   const taken = new Set(topology.node.map((n) => n.name));
   const replacement = new Map<string, NodeJson[]>(); // output name -> [new consts..., fused node]
   const removed = new Set<string>();
   const replaced: Record<string, string> = {};
   const added: NewWeight[] = [];
+  const markReplaced = (nodes: NodeJson[], outputName: string) => {
+    for (const n of nodes) {
+      if (n.name === outputName) continue;
+      if (removed.has(n.name))
+        throw new Error(`graph rewrite: internal error: '${n.name}' is in two fused sites`);
+      removed.add(n.name);
+      replaced[n.name] = outputName;
+    }
+  };
   for (const { site, tile } of chosen) {
     const c = site.candidate;
     const outputName = c.output.name;
@@ -144,7 +168,7 @@ export function applyRewrite(
       T: { type: 'DT_FLOAT' },
       input_roles: attrStringList([...roles]),
       strides: attrIntList([1, sh, sw, 1]),
-      ...paddingAttrs(site),
+      ...paddingAttrs(site.pad),
       ...activationAttrs(firstKind, site.first),
       ...activationAttrs(secondKind, site.second),
       fused_nodes: attrStringList(c.nodes.map((n) => n.name)),
@@ -160,13 +184,61 @@ export function applyRewrite(
       ...(c.output.device != null ? { device: c.output.device } : {}),
     };
     replacement.set(outputName, [...consts, fusedNode]);
-    for (const n of c.nodes) {
-      if (n.name === outputName) continue;
-      if (removed.has(n.name))
-        throw new Error(`graph rewrite: internal error: '${n.name}' is in two fused sites`);
-      removed.add(n.name);
-      replaced[n.name] = outputName;
+    markReplaced(c.nodes, outputName);
+  }
+  for (const { block, packed, tile } of blocks) {
+    const c = block.candidate;
+    const outputName = c.output.name;
+    const name = uniqueName(`${outputName}/fused_packed`, taken);
+    added.push({ name, shape: [packed.length], values: packed });
+    const layout = block.layout!;
+    const [expand, dw, project] = block.stages;
+    const [sh, sw] = c.strides;
+    const attr: Record<string, AttrValueJson> = {
+      T: { type: 'DT_FLOAT' },
+      strides: attrIntList([1, sh, sw, 1]),
+      ...paddingAttrs(block.pad),
+      ...activationAttrs('expand', expand),
+      ...activationAttrs('dw', dw),
+      ...activationAttrs('project', project),
+      residual: { b: c.residual },
+      // The packed layout as the dimensions and epilogue tensors it is built from.
+      block_dims: attrIntList([
+        layout.inChannels,
+        layout.expandedChannels,
+        layout.outChannels,
+        layout.kernelSize,
+      ]),
+      expand_bias: { b: layout.expand.bias >= 0 },
+      dw_bias: { b: layout.depthwise.bias >= 0 },
+      project_bias: { b: layout.project.bias >= 0 },
+      fused_nodes: attrStringList(c.nodes.map((n) => n.name)),
+    };
+    const alphas = { expand: layout.expand, dw: layout.depthwise, project: layout.project };
+    for (const [prefix, stage] of Object.entries(alphas)) {
+      if (stage.alphaShape != null) attr[`${prefix}_alpha_shape`] = attrIntList(stage.alphaShape);
     }
+    for (const [key, value] of Object.entries(tile ?? {})) {
+      if (typeof value === 'number') attr[`tile_${key}`] = attrInt(value);
+      else if (typeof value === 'boolean') attr[`tile_${key}`] = { b: value };
+    }
+    const constNode: NodeJson = {
+      name,
+      op: 'Const',
+      attr: {
+        dtype: { type: 'DT_FLOAT' },
+        value: { tensor: { dtype: 'DT_FLOAT', tensorShape: { dim: [{ size: String(packed.length) }] } } },
+      },
+    };
+    const fusedNode: NodeJson = {
+      name: outputName,
+      op: FUSED_INVERTED_RESIDUAL_OP,
+      input: [c.input, name, ...c.controlInputs],
+      attr,
+      ...(c.output.device != null ? { device: c.output.device } : {}),
+    };
+    replacement.set(outputName, [constNode, fusedNode]);
+    markReplaced(c.nodes, outputName);
   }
 
   let nodes: NodeJson[] = [];
@@ -177,12 +249,14 @@ export function applyRewrite(
   // Constants only the replaced nodes read are dropped (with their weights).
   const referenced = new Set(nodes.flatMap((n) => (n.input ?? []).map((i) => parseTensorName(i).node)));
   const candidates = new Set<string>();
-  for (const { site } of chosen) {
-    for (const n of site.candidate.nodes) {
-      for (const input of graph.dataInputs(n)) {
-        const producer = graph.get(parseTensorName(input).node);
-        if (producer?.op === 'Const') candidates.add(producer.name);
-      }
+  const allReplaced = [
+    ...chosen.flatMap(({ site }) => site.candidate.nodes),
+    ...blocks.flatMap(({ block }) => block.candidate.nodes),
+  ];
+  for (const n of allReplaced) {
+    for (const input of graph.dataInputs(n)) {
+      const producer = graph.get(parseTensorName(input).node);
+      if (producer?.op === 'Const') candidates.add(producer.name);
     }
   }
   const dropped = new Set([...candidates].filter((name) => !referenced.has(name)));

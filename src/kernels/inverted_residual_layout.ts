@@ -110,3 +110,59 @@ export function checkLayout(layout: InvertedResidualLayout): string | null {
     ? null
     : 'the packed layout does not match its dimensions (pack the weights with packInvertedResidual)';
 }
+
+/** A block's weights as plain arrays, flat in their tensors' row-major order. */
+export interface InvertedResidualData {
+  /** [Cin·M] (a [1,1,Cin,M] filter). */
+  expandFilter: Float32Array;
+  expandBias?: Float32Array;
+  expandAlpha?: Float32Array;
+  /** [k·k·M] (a [k,k,M,1] filter). */
+  dwFilter: Float32Array;
+  dwBias?: Float32Array;
+  dwAlpha?: Float32Array;
+  /** [M·Cout] (a [1,1,M,Cout] filter). */
+  projectFilter: Float32Array;
+  projectBias?: Float32Array;
+  projectAlpha?: Float32Array;
+}
+
+/**
+ * The packed buffer of `layout` from plain arrays: the same floats that
+ * `fused.packInvertedResidual` produces on a backend, computed offline (the
+ * graph rewrite stores it as one constant).
+ */
+export function packInvertedResidualData(
+  layout: InvertedResidualLayout,
+  data: InvertedResidualData,
+): Float32Array {
+  const { inChannels: cin, expandedChannels: m, outChannels: cout, kernelSize: k } = layout;
+  const out = new Float32Array(layout.size);
+  const fail = (message: string): never => {
+    throw new Error(`packInvertedResidualData: ${message}`);
+  };
+  const rows = (name: string, values: Float32Array, offset: number, count: number, width: number) => {
+    if (values.length !== count * width)
+      fail(`${name} has ${values.length} values, expected ${count * width}`);
+    const stride = roundUp4(width);
+    for (let r = 0; r < count; r++) out.set(values.subarray(r * width, (r + 1) * width), offset + r * stride);
+  };
+  const optional = (name: string, values: Float32Array | undefined, offset: number, size: number) => {
+    if (offset >= 0 !== (values != null))
+      fail(`${name} is ${values == null ? 'missing' : 'not in the layout'}`);
+    if (values == null) return;
+    if (values.length !== size) fail(`${name} has ${values.length} values, expected ${size}`);
+    out.set(values, offset);
+  };
+  const alphaSize = (s: PackedStageLayout) => (s.alphaShape ?? []).reduce((a, b) => a * b, 1);
+  rows('expandFilter', data.expandFilter, layout.expand.weights, cin, m);
+  optional('expandBias', data.expandBias, layout.expand.bias, m);
+  optional('expandAlpha', data.expandAlpha, layout.expand.alpha, alphaSize(layout.expand));
+  rows('dwFilter', data.dwFilter, layout.depthwise.weights, k * k, m);
+  optional('dwBias', data.dwBias, layout.depthwise.bias, m);
+  optional('dwAlpha', data.dwAlpha, layout.depthwise.alpha, alphaSize(layout.depthwise));
+  rows('projectFilter', data.projectFilter, layout.project.weights, m, cout);
+  optional('projectBias', data.projectBias, layout.project.bias, cout);
+  optional('projectAlpha', data.projectAlpha, layout.project.alpha, alphaSize(layout.project));
+  return out;
+}

@@ -191,6 +191,7 @@ export function fuseLayersModelArtifacts(
     inputs.dynamic,
     { ...options, plan, profile },
     (site) => layersOfSite(lowered, site).problems,
+    false, // no fused block layer: PW→DW→PW chains are planned as pairs
   );
 
   // Replace each chosen site's layers by its fused layer.

@@ -18,6 +18,7 @@ import {
   isSupported,
 } from '../kernels/FusedInvertedResidual';
 import {
+  checkLayout,
   invertedResidualLayout,
   InvertedResidualLayout,
   roundUp4,
@@ -234,37 +235,147 @@ function invertedResidual_(args: InvertedResidualArgs): tf.Tensor4D {
         ) as tf.Tensor4D;
     });
   }
-  return tf.tidy(() => {
-    const expanded = stockPointwise(
-      x,
-      w.expandFilter!,
-      stage(
-        w.expandBias,
-        attrs.expandActivation,
-        w.expandPreluActivationWeights,
-        attrs.expandLeakyreluAlpha!,
-      ),
-    );
-    const depthwise = stockDepthwise(
-      expanded,
-      w.dwFilter as tf.Tensor4D,
-      asPair(attrs.strides, 1),
-      attrs.pad,
-      attrs.dimRoundingMode,
-      stage(w.dwBias, attrs.dwActivation, w.dwPreluActivationWeights, attrs.dwLeakyreluAlpha!),
-    );
-    const out = stockPointwise(
-      depthwise,
-      w.projectFilter!,
-      stage(
-        w.projectBias,
-        attrs.projectActivation,
-        w.projectPreluActivationWeights,
-        attrs.projectLeakyreluAlpha!,
-      ),
-    );
-    return attrs.residual ? tf.add(out, x) : out;
-  });
+  return tf.tidy(() => stockInvertedResidual(x, w, attrs));
+}
+
+/** The block with stock ops (backends without the fused kernel). */
+function stockInvertedResidual(
+  x: tf.Tensor4D,
+  w: WeightTensors,
+  attrs: FusedInvertedResidualAttrs,
+): tf.Tensor4D {
+  const expanded = stockPointwise(
+    x,
+    w.expandFilter!,
+    stage(w.expandBias, attrs.expandActivation, w.expandPreluActivationWeights, attrs.expandLeakyreluAlpha!),
+  );
+  const depthwise = stockDepthwise(
+    expanded,
+    w.dwFilter as tf.Tensor4D,
+    asPair(attrs.strides, 1),
+    attrs.pad,
+    attrs.dimRoundingMode,
+    stage(w.dwBias, attrs.dwActivation, w.dwPreluActivationWeights, attrs.dwLeakyreluAlpha!),
+  );
+  const out = stockPointwise(
+    depthwise,
+    w.projectFilter!,
+    stage(
+      w.projectBias,
+      attrs.projectActivation,
+      w.projectPreluActivationWeights,
+      attrs.projectLeakyreluAlpha!,
+    ),
+  );
+  return attrs.residual ? tf.add(out, x) : out;
 }
 
 export const invertedResidual = tf.op({ invertedResidual_ });
+
+/** Arguments of `invertedResidualPacked`: the block input and only its packed weights. */
+export interface InvertedResidualPackedArgs
+  extends Omit<InvertedResidualArgs, (typeof WEIGHT_NAMES)[number] | 'packed'> {
+  /** The packed weights, [layout.size] (from `packInvertedResidual` or `packInvertedResidualData`). */
+  packed: tf.Tensor1D | tf.TensorLike;
+  layout: InvertedResidualLayout;
+  /** Run the stock ops even where the fused kernel exists (a block the kernel cannot run). */
+  stock?: boolean;
+}
+
+/**
+ * The block's weights sliced back out of its packed buffer (for the stock
+ * path): filters [1,1,Cin,M], [k,k,M,1], [1,1,M,Cout], biases [C], PReLU
+ * weights in their packed shape.
+ */
+export function unpackInvertedResidual(
+  packed: tf.Tensor1D,
+  layout: InvertedResidualLayout,
+): Required<Pick<InvertedResidualWeights, 'expandFilter' | 'dwFilter' | 'projectFilter'>> & WeightTensors {
+  const { inChannels: cin, expandedChannels: m, outChannels: cout, kernelSize: k } = layout;
+  const matrix = (offset: number, rows: number, cols: number) =>
+    tf.slice(
+      tf.reshape(tf.slice(packed, offset, rows * roundUp4(cols)), [rows, roundUp4(cols)]),
+      [0, 0],
+      [rows, cols],
+    );
+  const vector = (offset: number, size: number, shape: number[]) =>
+    offset < 0 ? undefined : tf.reshape(tf.slice(packed, offset, size), shape);
+  const alpha = (s: InvertedResidualLayout['expand']) =>
+    s.alphaShape == null
+      ? undefined
+      : vector(
+          s.alpha,
+          s.alphaShape.reduce((a, b) => a * b, 1),
+          s.alphaShape,
+        );
+  return {
+    expandFilter: tf.reshape(matrix(layout.expand.weights, cin, m), [1, 1, cin, m]),
+    expandBias: vector(layout.expand.bias, m, [m]),
+    expandPreluActivationWeights: alpha(layout.expand),
+    dwFilter: tf.reshape(matrix(layout.depthwise.weights, k * k, m), [k, k, m, 1]) as tf.Tensor4D,
+    dwBias: vector(layout.depthwise.bias, m, [m]),
+    dwPreluActivationWeights: alpha(layout.depthwise),
+    projectFilter: tf.reshape(matrix(layout.project.weights, m, cout), [1, 1, m, cout]),
+    projectBias: vector(layout.project.bias, cout, [cout]),
+    projectPreluActivationWeights: alpha(layout.project),
+  };
+}
+
+function invertedResidualPacked_(args: InvertedResidualPackedArgs): tf.Tensor4D {
+  const opName = 'invertedResidualPacked';
+  const { x, packed } = floatTensors(args, ['x', 'packed'] as const, opName) as {
+    x: tf.Tensor4D;
+    packed: tf.Tensor1D;
+  };
+  const { layout } = args;
+  const layoutError = layout == null ? 'missing layout' : checkLayout(layout);
+  if (layoutError != null) throw new Error(`${opName}: ${layoutError}`);
+  if (packed.rank !== 1 || packed.size !== layout.size) {
+    throw new Error(
+      `${opName}: packed of shape ${JSON.stringify(packed.shape)}, the layout needs [${layout.size}]`,
+    );
+  }
+  const attrs: FusedInvertedResidualAttrs = {
+    layout,
+    strides: args.strides ?? 1,
+    pad: args.pad ?? 'same',
+    dilations: args.dilations ?? 1,
+    dataFormat: args.dataFormat ?? 'NHWC',
+    dimRoundingMode: args.dimRoundingMode,
+    expandActivation: args.expandActivation ?? 'linear',
+    expandLeakyreluAlpha: args.expandLeakyreluAlpha ?? 0.2,
+    dwActivation: args.dwActivation ?? 'linear',
+    dwLeakyreluAlpha: args.dwLeakyreluAlpha ?? 0.2,
+    projectActivation: args.projectActivation ?? 'linear',
+    projectLeakyreluAlpha: args.projectLeakyreluAlpha ?? 0.2,
+    residual: args.residual ?? false,
+    tile: args.tile,
+  };
+  const limits = backendLimits();
+  const hasKernel =
+    !args.stock && limits != null && tf.getKernel(FusedInvertedResidual, tf.getBackend()) != null;
+  const shapes = { x: x.shape, weights: [layout.size] };
+  const support = isSupported(
+    shapes,
+    hasKernel ? attrs : { ...attrs, tile: undefined },
+    hasKernel ? limits : UNLIMITED,
+  );
+  if (!support.supported) throw new Error(`${opName}: ${support.reason}`);
+  if (hasKernel) {
+    return tf
+      .engine()
+      .runKernel(
+        FusedInvertedResidual,
+        { x, weights: packed },
+        attrs as unknown as tf.NamedAttrMap,
+      ) as tf.Tensor4D;
+  }
+  return tf.tidy(() => stockInvertedResidual(x, unpackInvertedResidual(packed, layout), attrs));
+}
+
+/**
+ * `invertedResidual` from the block input and its packed weights alone: the
+ * fused kernel on `webgpu-fused`, elsewhere (or with `stock`) stock ops on
+ * weights sliced back out of the packed buffer.
+ */
+export const invertedResidualPacked = tf.op({ invertedResidualPacked_ });

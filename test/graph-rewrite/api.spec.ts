@@ -118,7 +118,7 @@ describePure('graph errors: bad input is named, never silently rewritten', () =>
   });
 
   it('a saved plan naming a site the model does not have', () => {
-    const { report } = fuseGraphModelArtifacts(block(), { plan: 'all' });
+    const { report } = fuseGraphModelArtifacts(block(), { plan: 'all', blocks: 'none' });
     const plan = {
       ...report.plan!,
       sites: report.plan!.sites.map((s) => ({ ...s, id: `${s.id}x`, decision: 'fused' as const })),
@@ -161,13 +161,13 @@ describePure('graph options and report', () => {
   });
 
   it('on-device measurements (autotune) decide instead of the cost model', () => {
-    const first = fuseGraphModelArtifacts(block(), { plan: 'all' }).report.plan!;
+    const first = fuseGraphModelArtifacts(block(), { plan: 'all', blocks: 'none' }).report.plan!;
     const site = (kind: string) => first.sites.find((s) => s.kind === kind)!;
     const measured = {
       [site('dwpw').id]: { unfusedMs: 2, fusedMs: 1, tile: site('dwpw').fused!.tile },
       [site('pwdw').id]: { unfusedMs: 1, fusedMs: 3, tile: site('pwdw').fused!.tile },
     };
-    const { report } = fuseGraphModelArtifacts(block(), { plan: 'auto', measured });
+    const { report } = fuseGraphModelArtifacts(block(), { plan: 'auto', measured, blocks: 'none' });
     expect(report.counts.dwpw.fused).toBe(1);
     expect(report.counts.pwdw.fused).toBe(0);
     expect(report.sites.find((s) => s.kind === 'dwpw')!.reason).toMatch(/measured/);
@@ -184,16 +184,16 @@ describePure('graph options and report', () => {
   });
 
   it('the report lists every candidate with its reason; explain renders it', () => {
-    const { report } = fuseGraphModelArtifacts(block(), { plan: 'all' });
+    const { report } = fuseGraphModelArtifacts(block(), { plan: 'all', blocks: 'none' });
     expect(report.counts).toEqual({
       dwpw: { found: 1, legal: 1, fused: jasmine.any(Number) },
       pwdw: { found: 1, legal: 1, fused: jasmine.any(Number) },
-      pwdwpw: { found: 1, legal: 0, fused: 0 },
+      pwdwpw: { found: 1, legal: 1, fused: 0 },
     });
     expect(report.counts.dwpw.fused + report.counts.pwdw.fused).toBe(1);
     const text = explainFusion(report);
     expect(text).toContain('pwdwpw:expand>dw>project');
-    expect(text).toContain('no fused PW->DW->PW kernel yet');
+    expect(text).toContain("blocks 'none'");
     expect(text).toContain('Fusion plan v1');
     for (const site of report.sites) expect(site.reason.length).toBeGreaterThan(0);
   });
@@ -254,6 +254,7 @@ describeFused('graph load: loadGraphModel from a URL, memory use', () => {
         fetchFunc: memoryFetch(artifacts) as typeof fetch,
         streamWeights,
         plan: 'all',
+        blocks: 'none',
       });
       try {
         expect(model.fusion.counts.dwpw.fused + model.fusion.counts.pwdw.fused).toBe(1);

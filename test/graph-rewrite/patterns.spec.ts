@@ -29,7 +29,7 @@ function fusedOps(artifacts: tf.io.ModelArtifacts): NodeJson[] {
 describePure('graph match: synthetic patterns', () => {
   for (const t of positivePatterns()) {
     it(`finds and rewrites: ${t.name}`, () => {
-      const { artifacts, report } = fuseGraphModelArtifacts(t.artifacts, { plan: 'all' });
+      const { artifacts, report } = fuseGraphModelArtifacts(t.artifacts, { plan: 'all', blocks: 'none' });
       const found = t.found ?? t.fused;
       expect(report.counts.dwpw.found).withContext('dwpw found').toBe(found.dwpw);
       expect(report.counts.pwdw.found).withContext('pwdw found').toBe(found.pwdw);
@@ -53,7 +53,7 @@ describePure('graph match: synthetic patterns', () => {
 
   for (const t of negativePatterns()) {
     it(`leaves alone: ${t.name}`, () => {
-      const { artifacts, report } = fuseGraphModelArtifacts(t.artifacts, { plan: 'all' });
+      const { artifacts, report } = fuseGraphModelArtifacts(t.artifacts, { plan: 'all', blocks: 'none' });
       expect(fusedOps(artifacts).length).toBe(0);
       expect(artifacts).toBe(t.artifacts);
       const reasons = report.sites.map((s) => `${s.id}: ${s.reason}`).join('\n');
@@ -69,10 +69,13 @@ async function expectSameEverywhere(t: Pick<PatternCase, 'name' | 'artifacts' | 
   const input = inputOf(t.inputShape);
   const cpuOriginal = await runModel(t.artifacts, 'cpu', input, t.outputs);
   expectFinite(cpuOriginal, `${t.name} cpu original`);
-  const cpuFused = await runModel(t.artifacts, 'cpu', input, t.outputs, { plan: 'all' });
+  const cpuFused = await runModel(t.artifacts, 'cpu', input, t.outputs, { plan: 'all', blocks: 'none' });
   expectSameOutputs(cpuFused, cpuOriginal, CPU_TOLERANCE, `${t.name} cpu`);
   const gpuOriginal = await runModel(t.artifacts, 'webgpu', input, t.outputs);
-  const gpuFused = await runModel(t.artifacts, 'webgpu-fused', input, t.outputs, { plan: 'all' });
+  const gpuFused = await runModel(t.artifacts, 'webgpu-fused', input, t.outputs, {
+    plan: 'all',
+    blocks: 'none',
+  });
   expectSameOutputs(gpuFused, gpuOriginal, GPU_TOLERANCE, `${t.name} webgpu-fused vs webgpu`);
   expectSameOutputs(gpuFused, cpuOriginal, GPU_TOLERANCE, `${t.name} webgpu-fused vs cpu`);
   return gpuFused.report!;

@@ -1,7 +1,7 @@
 import '../setup';
 import * as tf from '@tensorflow/tfjs-core';
 
-import { fuseGraphModelArtifacts, FusionReport } from '../../src/graph-rewrite';
+import { FUSED_INVERTED_RESIDUAL_OP, fuseGraphModelArtifacts, FusionReport } from '../../src/graph-rewrite';
 import { deviceProfileFromLimits, FusionPlan, H100_LIKE_PROFILE, kernelLimitsOf } from '../../src/planner';
 import { describeFused, describePure, fusedBackend } from '../helpers/describe';
 import { smoothImage } from './model_builder';
@@ -25,6 +25,8 @@ interface RealModel {
   /** Outputs compared besides every fused site: pre-softmax/sigmoid logits and heads. */
   outputs: string[];
   found: { dwpw: number; pwdw: number; pwdwpw: number };
+  /** Blocks the kernel takes (fused with blocks 'all'). */
+  blocks?: number;
   /** How to rewrite it for the execution specs (one or more variants). */
   variants: Array<{ label: string; options: (report: FusionReport) => FusedLoadOptions }>;
 }
@@ -38,7 +40,15 @@ const DEVICE_AUTO = {
   label: "plan 'auto', this device's limits",
   options: () => ({ profile: deviceProfileFromLimits(kernelLimitsOf(fusedBackend().device.limits)) }),
 };
-/** Every DW→PW site fused (a saved plan derived from the H100 report), to run the other kernel too. */
+/** Every PW→DW→PW block fused as one FusedInvertedResidual (the pairs planned around them). */
+const ALL_BLOCKS = {
+  label: "blocks 'all', H100-like profile",
+  options: (): FusedLoadOptions => ({ profile: H100_LIKE_PROFILE, blocks: 'all' }),
+};
+/**
+ * Every DW→PW site fused (a saved plan derived from the H100 report made
+ * without blocks), to run the other kernel too.
+ */
 const ALL_DW_PW = {
   label: 'saved plan: every DW->PW site',
   options: (report: FusionReport): FusedLoadOptions => {
@@ -55,7 +65,8 @@ const MODELS: RealModel[] = [
     inputShape: [1, 224, 224, 3],
     outputs: [`${MOBILENET}/dense/BiasAdd`, 'Identity'],
     found: { dwpw: 17, pwdw: 16, pwdwpw: 16 },
-    variants: [H100_AUTO, ALL_DW_PW],
+    blocks: 16,
+    variants: [ALL_BLOCKS, ALL_DW_PW],
   },
   {
     dir: 'models/posenet',
@@ -143,7 +154,10 @@ describeFused('graph real models: rewritten equals original', () => {
         `${m.dir}, ${variant.label}: logits and every fused site on cpu and webgpu-fused vs webgpu`,
         async () => {
           const artifacts = await readArtifacts(m.dir);
-          const h100 = fuseGraphModelArtifacts(artifacts, { profile: H100_LIKE_PROFILE }).report;
+          const h100 = fuseGraphModelArtifacts(artifacts, {
+            profile: H100_LIKE_PROFILE,
+            blocks: 'none',
+          }).report;
           const options = variant.options(h100);
           // Every variant names its profile, so cpu and webgpu-fused fuse the same sites.
           const probe = fuseGraphModelArtifacts(artifacts, options);
@@ -169,9 +183,20 @@ describeFused('graph real models: rewritten equals original', () => {
             expect(results.gpuFused.kernels).toContain('FusedDepthwisePointwiseConv2D');
           if (report.counts.pwdw.fused > 0)
             expect(results.gpuFused.kernels).toContain('FusedPointwiseDepthwiseConv2D');
-          expect(
-            results.gpuFused.report!.counts.dwpw.fused + results.gpuFused.report!.counts.pwdw.fused,
-          ).toBe(siteOutputs.length);
+          if (report.counts.pwdwpw.fused > 0)
+            expect(results.gpuFused.kernels).toContain('FusedInvertedResidual');
+          const { dwpw, pwdw, pwdwpw } = report.counts;
+          expect(dwpw.fused + pwdw.fused + pwdwpw.fused).toBe(siteOutputs.length);
+          if (options.blocks === 'all') {
+            // Every block fused: one node (+ its packed constant) instead of its 3-4 ops and more.
+            expect(pwdwpw.fused).toBe(m.blocks!);
+            const nodes = (a: tf.io.ModelArtifacts) => (a.modelTopology as { node: unknown[] }).node.length;
+            const fusedBlocks = (
+              probe.artifacts.modelTopology as { node: Array<{ op: string }> }
+            ).node.filter((n) => n.op === FUSED_INVERTED_RESIDUAL_OP);
+            expect(fusedBlocks.length).toBe(m.blocks!);
+            expect(nodes(probe.artifacts)).toBeLessThan(nodes(artifacts) - 2 * m.blocks!);
+          }
           // The statically propagated shapes the plan used are the shapes the model really has.
           for (const site of report.sites.filter((s) => s.decision === 'fused')) {
             const ran = results.cpuOriginal.outputs.find((o) => o.name === site.output)!;

@@ -1,0 +1,145 @@
+/**
+ * Legality and packing of PW→DW→PW chains (whole inverted-residual blocks):
+ * the chain's three folded stages, its shapes, the packed-weights layout,
+ * the `FusedInvertedResidual` kernel's own `isSupported`, and the packed
+ * float32 data computed offline from the folded weights.
+ */
+
+import { FusedInvertedResidualAttrs, isSupported as isIrSupported } from '../kernels/FusedInvertedResidual';
+import {
+  InvertedResidualLayout,
+  invertedResidualLayout,
+  packInvertedResidualData,
+} from '../kernels/inverted_residual_layout';
+import { FusedPadding, IrTile, KernelLimits, Support } from '../kernels/types';
+import { FinalStage, FoldContext, FoldError, TensorValue, readConstValues } from './epilogue';
+import { fusedPadding } from './legality';
+import { ChainCandidate } from './match';
+
+/** A chain with its final stages, shapes, layout and kernel attributes. */
+export interface ResolvedBlock {
+  candidate: ChainCandidate;
+  /** Expansion, depthwise, projection. */
+  stages: [FinalStage, FinalStage, FinalStage];
+  inShape?: number[];
+  outShape?: number[];
+  pad: FusedPadding;
+  layout?: InvertedResidualLayout;
+  problems: string[];
+}
+
+function shapeOfValue(ctx: FoldContext, value: TensorValue | undefined): number[] | undefined {
+  if (value == null) return undefined;
+  return value.kind === 'new' ? value.shape : ctx.shapes.shapeOf(value.name);
+}
+
+/** Final stages, shapes and packed layout of a chain (problems when one cannot be had). */
+export function resolveBlock(ctx: FoldContext, candidate: ChainCandidate): ResolvedBlock {
+  const problems = [...candidate.problems];
+  const linear = (name: string): FinalStage => ({ filter: { kind: 'tensor', name }, activation: 'linear' });
+  const block: ResolvedBlock = {
+    candidate,
+    stages: [linear(candidate.pwdw.convs[0].filter), linear(candidate.pwdw.convs[1].filter), linear('')],
+    pad: fusedPadding(candidate.dwPadding),
+    problems,
+  };
+  if (problems.length > 0) return block;
+  try {
+    block.stages = candidate.stages.map((s) => s.finalize()) as ResolvedBlock['stages'];
+  } catch (e) {
+    if (!(e instanceof FoldError)) throw e;
+    problems.push(e.message);
+    return block;
+  }
+  const x = ctx.shapes.shapeOf(candidate.input);
+  const out = ctx.shapes.shapeOf(candidate.output.name);
+  if (x == null || out == null) {
+    problems.push(
+      `shapes unknown at '${x == null ? candidate.input : candidate.output.name}' ` +
+        '(dynamic input size or an op the shape propagation does not cover)',
+    );
+    return block;
+  }
+  block.inShape = x;
+  block.outShape = out;
+  const [expand, dw, project] = block.stages;
+  const [ef, df, pf] = block.stages.map((s) => shapeOfValue(ctx, s.filter));
+  if (ef == null || df == null || pf == null || ef.length !== 4 || df.length !== 4 || pf.length !== 4) {
+    problems.push('filter shapes unknown');
+    return block;
+  }
+  if (df[0] !== df[1]) problems.push(`depthwise kernel ${df[0]}x${df[1]} is not square`);
+  const alphaShape = (stage: FinalStage) => {
+    if (stage.prelu == null) return undefined;
+    const shape = ctx.shapes.shapeOf(stage.prelu);
+    if (shape == null) problems.push(`PReLU weights '${stage.prelu}' have no known shape`);
+    return shape;
+  };
+  block.layout = invertedResidualLayout({
+    inChannels: ef[2],
+    expandedChannels: ef[3],
+    outChannels: pf[3],
+    kernelSize: df[0],
+    expandBias: expand.bias != null,
+    expandAlphaShape: alphaShape(expand),
+    dwBias: dw.bias != null,
+    dwAlphaShape: alphaShape(dw),
+    projectBias: project.bias != null,
+    projectAlphaShape: alphaShape(project),
+  });
+  // The packed data must be computable offline: every weight a float32 constant.
+  try {
+    packedBlockData(ctx, block);
+  } catch (e) {
+    const packing = e instanceof Error && e.message.startsWith('packInvertedResidualData');
+    if (!(e instanceof FoldError) && !packing) throw e;
+    problems.push((e as Error).message);
+  }
+  return block;
+}
+
+export function blockAttrs(block: ResolvedBlock, tile?: Partial<IrTile>): FusedInvertedResidualAttrs {
+  const [expand, dw, project] = block.stages;
+  return {
+    layout: block.layout!,
+    strides: block.candidate.strides,
+    pad: block.pad,
+    dilations: 1,
+    dataFormat: 'NHWC',
+    expandActivation: expand.activation,
+    expandLeakyreluAlpha: expand.leakyreluAlpha ?? 0.2,
+    dwActivation: dw.activation,
+    dwLeakyreluAlpha: dw.leakyreluAlpha ?? 0.2,
+    projectActivation: project.activation,
+    projectLeakyreluAlpha: project.leakyreluAlpha ?? 0.2,
+    residual: block.candidate.residual,
+    tile,
+  };
+}
+
+/** The `FusedInvertedResidual` kernel's verdict on the block on a device with `limits`. */
+export function blockSupport(block: ResolvedBlock, limits: KernelLimits, tile?: Partial<IrTile>): Support {
+  if (block.problems.length > 0) return { supported: false, reason: block.problems.join('; ') };
+  if (block.layout == null || block.inShape == null) return { supported: false, reason: 'shapes unknown' };
+  return isIrSupported({ x: block.inShape, weights: [block.layout.size] }, blockAttrs(block, tile), limits);
+}
+
+/** The block's packed weights (`packInvertedResidualData` over the folded stages). */
+export function packedBlockData(ctx: FoldContext, block: ResolvedBlock): Float32Array {
+  const values = (value: TensorValue | undefined, what: string) =>
+    value == null ? undefined : value.kind === 'new' ? value.values : readConstValues(ctx, value.name, what);
+  const prelu = (stage: FinalStage) =>
+    stage.prelu == null ? undefined : readConstValues(ctx, stage.prelu, 'PReLU weights');
+  const [expand, dw, project] = block.stages;
+  return packInvertedResidualData(block.layout!, {
+    expandFilter: values(expand.filter, 'filter')!,
+    expandBias: values(expand.bias, 'bias'),
+    expandAlpha: prelu(expand),
+    dwFilter: values(dw.filter, 'filter')!,
+    dwBias: values(dw.bias, 'bias'),
+    dwAlpha: prelu(dw),
+    projectFilter: values(project.filter, 'filter')!,
+    projectBias: values(project.bias, 'bias'),
+    projectAlpha: prelu(project),
+  });
+}

@@ -36,6 +36,7 @@ export type {
   InvertedResidualData,
   InvertedResidualLayout,
   InvertedResidualLayoutSpec,
+  PackedStageLayout,
 } from './kernels/inverted_residual_layout';
 export {
   FusedDepthwisePointwiseConv2D,
@@ -49,8 +50,6 @@ export {
   FusedInvertedResidual,
   isSupported as isInvertedResidualSupported,
 } from './kernels/FusedInvertedResidual';
-export { invertedResidualLayout } from './kernels/inverted_residual_layout';
-export type { InvertedResidualLayout, PackedStageLayout } from './kernels/inverted_residual_layout';
 
 // ---------------------------------------------------------------------------
 // Graph rewrite (src/graph-rewrite): load a converted GraphModel and run its

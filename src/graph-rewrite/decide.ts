@@ -190,13 +190,19 @@ export function decide(
 
 /** Blocks whose input map has at least this many pixels are left to the pair planner under 'auto'. */
 const AUTO_BLOCK_MAX_PIXELS = 112 * 112;
+/** The least expansion (expanded / input channels) of a block 'auto' fuses. */
+const AUTO_BLOCK_MIN_EXPANSION = 4;
 
 /**
  * The block rule. On an H100 at batch 1 the fused block beat the stock ops
  * on every MobileNetV2 block with an input map below 112x112 (1.20x-1.65x);
  * at 112x112 it only matched them (1.01x, the DW->PW pair 1.18x); at batch 8
  * and 32 it lost (bench/results/blocks-2026-11-26-h100-v4-b{1,8,32}.json).
- * So 'auto' fuses the legal blocks planned at batch 1 below 112x112.
+ * MobileNetV1-style chains (1x1 → depthwise → 1x1 with no expansion, e.g.
+ * PoseNet) ran 0.46x as fast as stock fused this way at batch 1
+ * (bench/results/models-2026-11-26-h100-blocks.json): the kernel's split
+ * over the expanded channels has little to split there. So 'auto' fuses the
+ * legal blocks planned at batch 1, below 112x112, expanding at least 4x.
  */
 function decideBlock(
   block: ResolvedBlock,
@@ -217,10 +223,23 @@ function decideBlock(
       reason: `blocks 'auto': input ${h}x${w} (blocks are fused below 112x112; the pairs are planned instead)`,
     };
   }
+  const layout = block.layout;
+  if (
+    choice === 'auto' &&
+    layout != null &&
+    layout.expandedChannels < AUTO_BLOCK_MIN_EXPANSION * layout.inChannels
+  ) {
+    return {
+      fused: false,
+      reason:
+        `blocks 'auto': expansion ${layout.inChannels} -> ${layout.expandedChannels} ` +
+        `(blocks are fused from ${AUTO_BLOCK_MIN_EXPANSION}x; the pairs are planned instead)`,
+    };
+  }
   const clash = block.candidate.nodes.find((n) => owner.has(n.name));
   if (clash != null) return { fused: false, reason: `overlaps fused block ${owner.get(clash.name)}` };
   block.candidate.nodes.forEach((n) => owner.set(n.name, block.candidate.id));
-  const why = choice === 'all' ? "blocks 'all'" : "blocks 'auto': batch 1, below 112x112";
+  const why = choice === 'all' ? "blocks 'all'" : "blocks 'auto': batch 1, below 112x112, expanding";
   return { fused: true, reason: `${why}${block.candidate.residual ? ', with the residual Add' : ''}` };
 }
 

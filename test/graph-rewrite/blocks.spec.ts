@@ -28,9 +28,10 @@ const SHAPE = [1, 9, 9, 8];
 function fusedFormBlock(residual: boolean, keep?: string, shape = SHAPE): tf.io.ModelArtifacts {
   const b = new ModelBuilder(7);
   const x = b.input('x', shape);
-  const p = b.pw('expand', x, 8, 24, { fused: ['BiasAdd', 'Relu6'] });
-  const d = b.dw('dw', p, 3, 24, { fused: ['BiasAdd', 'Relu6'] });
-  const q = b.pw('project', d, 24, 8, { fused: ['BiasAdd'] });
+  // 4x expansion: the least that blocks 'auto' fuses.
+  const p = b.pw('expand', x, 8, 32, { fused: ['BiasAdd', 'Relu6'] });
+  const d = b.dw('dw', p, 3, 32, { fused: ['BiasAdd', 'Relu6'] });
+  const q = b.pw('project', d, 32, 8, { fused: ['BiasAdd'] });
   const y = residual ? b.op('add', 'AddV2', [q, x]) : q;
   b.op('out', 'Identity', [y]);
   return b.artifacts(['x'], keep != null ? ['out', keep] : ['out']);
@@ -118,6 +119,11 @@ describePure('graph blocks: matching, packing and plans', () => {
     const none = fuseGraphModelArtifacts(a, { blocks: 'none', plan: 'all' });
     expect(none.report.counts.pwdwpw.fused).toBe(0);
     expect(fusedNodes(none.artifacts, FUSED_PW_DW_OP).length + none.report.counts.dwpw.fused).toBe(1);
+    // A chain expanding less than 4x (MobileNetV1-style) is left to the pairs under 'auto'.
+    const narrow = fuseGraphModelArtifacts(unfoldedBlock()).report;
+    expect(narrow.counts.pwdwpw.fused).toBe(0);
+    expect(narrow.sites.find((s) => s.kind === 'pwdwpw')!.reason).toMatch(/expansion 8 -> 16/);
+    expect(fuseGraphModelArtifacts(unfoldedBlock(), { blocks: 'all' }).report.counts.pwdwpw.fused).toBe(1);
     const nothing = fuseGraphModelArtifacts(a, { plan: 'none', blocks: 'all' });
     expect(nothing.report.counts.pwdwpw.fused).toBe(0);
     expect(nothing.artifacts).toBe(a);

@@ -190,15 +190,12 @@ function stage(
   return { bias, activation, preluWeights: prelu, leakyreluAlpha: alpha } as StageTensors;
 }
 
-function invertedResidual_(args: InvertedResidualArgs): tf.Tensor4D {
-  const opName = 'invertedResidual';
-  const w = floatTensors(args, WEIGHT_NAMES, opName);
-  const x = floatTensors(args, ['x'] as const, opName).x as tf.Tensor4D;
-  const layout = layoutOf(w, opName);
-  if (args.packed != null && JSON.stringify(args.packed.layout) !== JSON.stringify(layout)) {
-    throw new Error(`${opName}: 'packed' was packed from weights of other shapes`);
-  }
-  const attrs: FusedInvertedResidualAttrs = {
+/** The kernel attributes from an op's arguments (the defaults of `tf.fused.conv2d` where it has them). */
+function blockAttrs(
+  args: Omit<InvertedResidualArgs, 'x' | keyof InvertedResidualWeights | 'packed'>,
+  layout: InvertedResidualLayout,
+): FusedInvertedResidualAttrs {
+  return {
     layout,
     strides: args.strides ?? 1,
     pad: args.pad ?? 'same',
@@ -214,15 +211,36 @@ function invertedResidual_(args: InvertedResidualArgs): tf.Tensor4D {
     residual: args.residual ?? false,
     tile: args.tile,
   };
+}
+
+/**
+ * Checks the block with the kernel's own rules on every backend (so a block
+ * that runs on cpu runs fused too); true when the fused kernel will run it.
+ */
+function checkBlock(opName: string, x: tf.Tensor4D, attrs: FusedInvertedResidualAttrs, allowKernel: boolean) {
   const limits = backendLimits();
-  const hasKernel = limits != null && tf.getKernel(FusedInvertedResidual, tf.getBackend()) != null;
-  const shapes = { x: x.shape, weights: [layout.size] };
+  const hasKernel =
+    allowKernel && limits != null && tf.getKernel(FusedInvertedResidual, tf.getBackend()) != null;
+  const shapes = { x: x.shape, weights: [attrs.layout.size] };
   const support = isSupported(
     shapes,
     hasKernel ? attrs : { ...attrs, tile: undefined },
-    hasKernel ? limits : UNLIMITED,
+    hasKernel ? limits! : UNLIMITED,
   );
   if (!support.supported) throw new Error(`${opName}: ${support.reason}`);
+  return hasKernel;
+}
+
+function invertedResidual_(args: InvertedResidualArgs): tf.Tensor4D {
+  const opName = 'invertedResidual';
+  const w = floatTensors(args, WEIGHT_NAMES, opName);
+  const x = floatTensors(args, ['x'] as const, opName).x as tf.Tensor4D;
+  const layout = layoutOf(w, opName);
+  if (args.packed != null && JSON.stringify(args.packed.layout) !== JSON.stringify(layout)) {
+    throw new Error(`${opName}: 'packed' was packed from weights of other shapes`);
+  }
+  const attrs = blockAttrs(args, layout);
+  const hasKernel = checkBlock(opName, x, attrs, true);
   if (hasKernel) {
     return tf.tidy(() => {
       const packed = args.packed?.weights ?? packWeights(w, layout);
@@ -335,32 +353,8 @@ function invertedResidualPacked_(args: InvertedResidualPackedArgs): tf.Tensor4D 
       `${opName}: packed of shape ${JSON.stringify(packed.shape)}, the layout needs [${layout.size}]`,
     );
   }
-  const attrs: FusedInvertedResidualAttrs = {
-    layout,
-    strides: args.strides ?? 1,
-    pad: args.pad ?? 'same',
-    dilations: args.dilations ?? 1,
-    dataFormat: args.dataFormat ?? 'NHWC',
-    dimRoundingMode: args.dimRoundingMode,
-    expandActivation: args.expandActivation ?? 'linear',
-    expandLeakyreluAlpha: args.expandLeakyreluAlpha ?? 0.2,
-    dwActivation: args.dwActivation ?? 'linear',
-    dwLeakyreluAlpha: args.dwLeakyreluAlpha ?? 0.2,
-    projectActivation: args.projectActivation ?? 'linear',
-    projectLeakyreluAlpha: args.projectLeakyreluAlpha ?? 0.2,
-    residual: args.residual ?? false,
-    tile: args.tile,
-  };
-  const limits = backendLimits();
-  const hasKernel =
-    !args.stock && limits != null && tf.getKernel(FusedInvertedResidual, tf.getBackend()) != null;
-  const shapes = { x: x.shape, weights: [layout.size] };
-  const support = isSupported(
-    shapes,
-    hasKernel ? attrs : { ...attrs, tile: undefined },
-    hasKernel ? limits : UNLIMITED,
-  );
-  if (!support.supported) throw new Error(`${opName}: ${support.reason}`);
+  const attrs = blockAttrs(args, layout);
+  const hasKernel = checkBlock(opName, x, attrs, !args.stock);
   if (hasKernel) {
     return tf
       .engine()

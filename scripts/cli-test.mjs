@@ -4,7 +4,7 @@
 // non-zero with a message. No GPU needed.
 //   node scripts/cli-test.mjs
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { Buffer } from 'node:buffer';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -82,7 +82,9 @@ async function roundTrip(model, shape, names, args, expectFused) {
   const r = runCli(`models/${model}/model.json`, '--out', out, ...args);
   assert(r.status === 0, `exit ${r.status}: ${r.stderr}`);
   const json = JSON.parse(readFileSync(join(out, 'model.json'), 'utf8'));
-  const fusedNodes = json.modelTopology.node.filter((n) => /^Fused(DwPw|PwDw)Conv2D$/.test(n.op)).length;
+  const fusedNodes = json.modelTopology.node.filter((n) =>
+    /^(Fused(DwPw|PwDw)Conv2D|FusedInvertedResidualBlock)$/.test(n.op),
+  ).length;
   assert(
     fusedNodes === expectFused,
     `${fusedNodes} fused nodes in the written model, expected ${expectFused}`,
@@ -114,7 +116,7 @@ await check('blazeface --plan all: every DW->PW site fused, outputs equal the or
 });
 
 await check(
-  'mobilenet_v2_mid --plan all --input-shape --explain --report: 2 shards, table, report, equal on cpu',
+  'mobilenet_v2_mid --plan all --input-shape --explain --report: 4 MiB shards, table, report, equal on cpu',
   async () => {
     const report = join(tmp, 'report.json');
     const { r, json, out } = await roundTrip(
@@ -129,7 +131,12 @@ await check(
       `no explain counts in: ${r.stdout.slice(0, 400)}`,
     );
     assert(/unfused ms\s+fused ms/.test(r.stdout), 'no planner table in --explain output');
-    assert(json.weightsManifest[0].paths.length === 2, `shards: ${json.weightsManifest[0].paths}`);
+    // 4 MiB shards; folded weights are float32, so the fused model is larger than the quantized original.
+    const shards = json.weightsManifest[0].paths.map((p) => statSync(join(out, p)).size);
+    assert(
+      shards.length >= 2 && shards.slice(0, -1).every((size) => size === 4 * 1024 * 1024),
+      `shards: ${json.weightsManifest[0].paths} (${shards})`,
+    );
     assert(json.userDefinedMetadata?.signature != null, 'signature metadata lost');
     const saved = JSON.parse(readFileSync(report, 'utf8'));
     assert(saved.counts.dwpw.found === 17 && saved.plan != null, 'report.json without counts/plan');

@@ -155,6 +155,21 @@ await check(
       'replayed plan differs',
     );
     assert(out !== join(tmp, 'replay'), 'distinct dirs');
+    // --blocks none: pairs only.
+    const pairs = runCli(
+      'models/mobilenet_v2_mid/model.json',
+      '--out',
+      join(tmp, 'pairs'),
+      '--blocks',
+      'none',
+    );
+    assert(pairs.status === 0, `--blocks none exit ${pairs.status}: ${pairs.stderr}`);
+    const pairNodes = JSON.parse(readFileSync(join(tmp, 'pairs/model.json'), 'utf8')).modelTopology.node;
+    assert(
+      !pairNodes.some((n) => n.op === 'FusedInvertedResidualBlock') &&
+        json.modelTopology.node.some((n) => n.op === 'FusedInvertedResidualBlock'),
+      'blocks fused by default and not with --blocks none',
+    );
   },
 );
 
@@ -165,6 +180,11 @@ const bad = [
     /cannot read model file/,
   ],
   ['no --out', ['models/blazeface/model.json'], /--out DIR is required/],
+  [
+    'a bad --blocks',
+    ['models/blazeface/model.json', '--out', join(tmp, 'x'), '--blocks', 'some'],
+    /--blocks must be auto, all or none/,
+  ],
   [
     'an unknown option',
     ['models/blazeface/model.json', '--out', join(tmp, 'x'), '--fast'],

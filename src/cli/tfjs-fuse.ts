@@ -3,7 +3,7 @@
  * depthwise/pointwise sites run as fused ops, and writes the result as an
  * ordinary model directory (model.json + weight shards).
  *
- *   tfjs-fuse path/to/model.json --out dir [--plan auto|all|none|plan.json]
+ *   tfjs-fuse path/to/model.json --out dir [--plan auto|all|none|plan.json] [--blocks auto|all|none]
  *             [--input-shape 1,224,224,3] [--profile conservative|h100-like|profile.json]
  *             [--explain] [--report report.json] [--autotune [--cache file.json]]
  *
@@ -36,6 +36,9 @@ Options:
   --plan P              auto (default: fuse where the cost model predicts a saving),
                         all (every legal site), none, or a saved plan (.json: a
                         report's "plan" or a whole --report file)
+  --blocks B            whole inverted-residual blocks (1x1 -> depthwise -> 1x1,
+                        + residual Add) as one kernel: auto (default: planned at
+                        batch 1, below 112x112, expanding at least 4x), all, none
   --input-shape S       input size to plan for, e.g. 1,224,224,3 (needed when the
                         model's height/width are dynamic); NAME=1,224,224,3 for one
                         input of a multi-input model (repeatable)
@@ -63,6 +66,7 @@ interface Args {
   model: string;
   out: string;
   plan: string;
+  blocks: 'auto' | 'all' | 'none';
   inputShapes: Array<{ name?: string; shape: number[] }>;
   profile: string;
   explain: boolean;
@@ -85,6 +89,7 @@ function parseShape(text: string): { name?: string; shape: number[] } {
 function parseArgs(argv: string[]): Args | 'help' {
   const args: Partial<Args> & { inputShapes: Args['inputShapes'] } = {
     plan: 'auto',
+    blocks: 'auto',
     profile: 'conservative',
     explain: false,
     autotune: false,
@@ -109,6 +114,14 @@ function parseArgs(argv: string[]): Args | 'help' {
       case '--plan':
         args.plan = value(i++, a);
         break;
+      case '--blocks': {
+        const blocks = value(i++, a);
+        if (blocks !== 'auto' && blocks !== 'all' && blocks !== 'none') {
+          throw new CliError(`tfjs-fuse: --blocks must be auto, all or none (got '${blocks}')`, 2);
+        }
+        args.blocks = blocks;
+        break;
+      }
       case '--input-shape':
         args.inputShapes.push(parseShape(value(i++, a)));
         break;
@@ -375,7 +388,13 @@ async function main(argv: string[]): Promise<number> {
   }
   let result;
   try {
-    result = lib.fuseGraphModelArtifacts(artifacts, { plan, profile, inputShape, measured });
+    result = lib.fuseGraphModelArtifacts(artifacts, {
+      plan,
+      profile,
+      inputShape,
+      measured,
+      blocks: args.blocks,
+    });
   } catch (e) {
     throw new CliError(`tfjs-fuse: ${basename(modelPath)}: ${(e as Error).message}`);
   }

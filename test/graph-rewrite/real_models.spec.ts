@@ -4,21 +4,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import { FUSED_INVERTED_RESIDUAL_OP, fuseGraphModelArtifacts, FusionReport } from '../../src/graph-rewrite';
 import { deviceProfileFromLimits, FusionPlan, H100_LIKE_PROFILE, kernelLimitsOf } from '../../src/planner';
 import { describeFused, describePure, fusedBackend } from '../helpers/describe';
+import { itInNode, readModelArtifacts } from '../helpers/node_models';
 import { smoothImage } from './model_builder';
 import { Agreement, expectFinite, expectSameOutputs, ModelRun, runModel } from './run_models';
 import { FusedLoadOptions } from '../../src/graph-rewrite';
 
-/**
- * The vendored real models (models/, see models/README.md), read from disk.
- * Node only: karma serves files only through its `files` patterns, which do
- * not include models/ (and karma.conf.js is not ours to change), so under
- * karma these specs are skipped (pending) with that reason.
- */
-const IN_NODE =
-  typeof process !== 'undefined' &&
-  process.versions?.node != null &&
-  typeof (globalThis as { window?: unknown }).window === 'undefined';
-
+/** A vendored real model (models/, read from disk: Node runner only, see helpers/node_models.ts). */
 interface RealModel {
   dir: string;
   inputShape: number[];
@@ -94,38 +85,10 @@ const MODELS: RealModel[] = [
   },
 ];
 
-async function readArtifacts(dir: string): Promise<tf.io.ModelArtifacts> {
-  // A computed specifier keeps bundlers for the browser from resolving node:fs.
-  const fsModule = 'node:fs';
-  const fs = (await import(/* @vite-ignore */ fsModule)) as typeof import('node:fs');
-  const json = JSON.parse(fs.readFileSync(`${dir}/model.json`, 'utf8'));
-  const groups = json.weightsManifest as Array<{ paths: string[]; weights: tf.io.WeightsManifestEntry[] }>;
-  const buffers = groups.flatMap((g) => g.paths.map((p) => fs.readFileSync(`${dir}/${p}`)));
-  const data = new Uint8Array(buffers.reduce((n, b) => n + b.byteLength, 0));
-  let offset = 0;
-  for (const b of buffers) {
-    data.set(b, offset);
-    offset += b.byteLength;
-  }
-  return {
-    format: json.format,
-    generatedBy: json.generatedBy,
-    convertedBy: json.convertedBy,
-    modelTopology: json.modelTopology,
-    weightSpecs: groups.flatMap((g) => g.weights),
-    weightData: data.buffer,
-    signature: json.signature,
-    userDefinedMetadata: json.userDefinedMetadata,
-  };
-}
-
-const itInNode = (name: string, fn: () => Promise<void>, timeout?: number) =>
-  IN_NODE ? it(name, fn, timeout) : xit(`${name} (Node only: karma does not serve models/)`, fn);
-
 describePure('graph real models: sites found and planned', () => {
   for (const m of MODELS) {
     itInNode(`${m.dir}: site counts, all legal, H100-like vs default limits`, async () => {
-      const artifacts = await readArtifacts(m.dir);
+      const artifacts = await readModelArtifacts(m.dir);
       const { report } = fuseGraphModelArtifacts(artifacts, { profile: H100_LIKE_PROFILE });
       expect(report.counts.dwpw.found).toBe(m.found.dwpw);
       expect(report.counts.pwdw.found).toBe(m.found.pwdw);
@@ -153,7 +116,7 @@ describeFused('graph real models: rewritten equals original', () => {
       itInNode(
         `${m.dir}, ${variant.label}: logits and every fused site on cpu and webgpu-fused vs webgpu`,
         async () => {
-          const artifacts = await readArtifacts(m.dir);
+          const artifacts = await readModelArtifacts(m.dir);
           const h100 = fuseGraphModelArtifacts(artifacts, {
             profile: H100_LIKE_PROFILE,
             blocks: 'none',

@@ -9,6 +9,7 @@ import { FusedPadding, IrTile, KernelLimits } from '../../src/kernels/types';
 import { computeOn } from '../helpers/backends';
 import { expectAllClose } from '../helpers/compare';
 import { describeFused, fusedBackend } from '../helpers/describe';
+import { IN_NODE } from '../helpers/node_models';
 import {
   ALL_ACTIVATIONS,
   computeFusedChecked,
@@ -172,11 +173,6 @@ function randomTile(rng: Random, k: number, stride: number, cin: number, limits:
       return tile;
   }
 }
-
-const IN_NODE =
-  typeof process !== 'undefined' &&
-  process.versions?.node != null &&
-  typeof (globalThis as { window?: unknown }).window === 'undefined';
 
 /** The 11 distinct expand → depthwise → project blocks of nsfwjs mobilenet_v2_mid (16 blocks in all). */
 const MOBILENET_V2_MID_BLOCKS: Array<[number, number, number, number, number, boolean]> = [

@@ -11,44 +11,14 @@ import {
 import { CONSERVATIVE_PROFILE, FusionPlan } from '../../src/planner';
 import { expectAllClose, maxRelativeError } from '../helpers/compare';
 import { describeFused, describePure } from '../helpers/describe';
+import { itInNode, readModelArtifacts } from '../helpers/node_models';
 import { Random } from '../helpers/random';
 
-/**
- * nsfwjs' MobileNetV2 LayersModel (models/mobilenet_v2, see models/README.md),
- * read from disk. Node only: karma does not serve models/, so under karma
- * these specs are skipped (pending) with that reason.
- */
-const IN_NODE =
-  typeof process !== 'undefined' &&
-  process.versions?.node != null &&
-  typeof (globalThis as { window?: unknown }).window === 'undefined';
-const itInNode = (name: string, fn: () => Promise<void>, timeout?: number) =>
-  IN_NODE ? it(name, fn, timeout) : xit(`${name} (Node only: karma does not serve models/)`, fn);
-
+/** nsfwjs' MobileNetV2 LayersModel (models/mobilenet_v2; Node runner only, see helpers/node_models.ts). */
 const DIR = 'models/mobilenet_v2';
 const INPUT = [1, 224, 224, 3];
 /** The last feature map (before the Dense head): in both models, never folded. */
 const FEATURES = 'out_relu';
-
-async function readArtifacts(dir: string): Promise<tf.io.ModelArtifacts> {
-  // A computed specifier keeps bundlers for the browser from resolving node:fs.
-  const fsModule = 'node:fs';
-  const fs = (await import(/* @vite-ignore */ fsModule)) as typeof import('node:fs');
-  const json = JSON.parse(fs.readFileSync(`${dir}/model.json`, 'utf8'));
-  const groups = json.weightsManifest as Array<{ paths: string[]; weights: tf.io.WeightsManifestEntry[] }>;
-  const buffers = groups.flatMap((g) => g.paths.map((p) => fs.readFileSync(`${dir}/${p}`)));
-  const data = new Uint8Array(buffers.reduce((n, b) => n + b.byteLength, 0));
-  let offset = 0;
-  for (const b of buffers) {
-    data.set(b, offset);
-    offset += b.byteLength;
-  }
-  return {
-    modelTopology: json.modelTopology,
-    weightSpecs: groups.flatMap((g) => g.weights),
-    weightData: data.buffer,
-  };
-}
 
 const handler = (artifacts: tf.io.ModelArtifacts): tf.io.IOHandler => ({ load: async () => artifacts });
 
@@ -81,7 +51,7 @@ describePure('layers real model: mobilenet_v2 sites', () => {
   itInNode(
     '17 DW->PW sites (16 PW->DW, 16 chains), all legal, BatchNorm/ReLU6/ZeroPadding2D folded',
     async () => {
-      const artifacts = await readArtifacts(DIR);
+      const artifacts = await readModelArtifacts(DIR);
       const { report } = fuseLayersModelArtifacts(artifacts, { plan: 'all', inputShape: INPUT });
       expect(report.counts.dwpw.found).toBe(17);
       expect(report.counts.dwpw.legal).toBe(17);
@@ -117,7 +87,7 @@ function realModelSpecs(backend: string, tolerance: number, variants: Array<'eve
     itInNode(
       `plan '${variant}': fused output equals the original within ${tolerance} relative`,
       async () => {
-        const artifacts = await readArtifacts(DIR);
+        const artifacts = await readModelArtifacts(DIR);
         const plan = variant === 'all' ? 'all' : everyDwPw(artifacts);
         const model: FusedLayersModel = await loadLayersModel(handler(artifacts), {
           plan,

@@ -13,7 +13,7 @@ import {
 } from '../kernels/inverted_residual_layout';
 import { FusedPadding, IrTile, KernelLimits, Support } from '../kernels/types';
 import { FinalStage, FoldContext, FoldError, TensorValue, readConstValues } from './epilogue';
-import { fusedPadding } from './legality';
+import { fusedPadding, shapeOfValue, siteShapes } from './legality';
 import { ChainCandidate } from './match';
 
 /** A chain with its final stages, shapes, layout and kernel attributes. */
@@ -26,11 +26,6 @@ export interface ResolvedBlock {
   pad: FusedPadding;
   layout?: InvertedResidualLayout;
   problems: string[];
-}
-
-function shapeOfValue(ctx: FoldContext, value: TensorValue | undefined): number[] | undefined {
-  if (value == null) return undefined;
-  return value.kind === 'new' ? value.shape : ctx.shapes.shapeOf(value.name);
 }
 
 /** Final stages, shapes and packed layout of a chain (problems when one cannot be had). */
@@ -51,17 +46,9 @@ export function resolveBlock(ctx: FoldContext, candidate: ChainCandidate): Resol
     problems.push(e.message);
     return block;
   }
-  const x = ctx.shapes.shapeOf(candidate.input);
-  const out = ctx.shapes.shapeOf(candidate.output.name);
-  if (x == null || out == null) {
-    problems.push(
-      `shapes unknown at '${x == null ? candidate.input : candidate.output.name}' ` +
-        '(dynamic input size or an op the shape propagation does not cover)',
-    );
-    return block;
-  }
-  block.inShape = x;
-  block.outShape = out;
+  const shapes = siteShapes(ctx, candidate, problems);
+  if (shapes == null) return block;
+  Object.assign(block, shapes);
   const [expand, dw, project] = block.stages;
   const [ef, df, pf] = block.stages.map((s) => shapeOfValue(ctx, s.filter));
   if (ef == null || df == null || pf == null || ef.length !== 4 || df.length !== 4 || pf.length !== 4) {

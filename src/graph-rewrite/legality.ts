@@ -40,9 +40,30 @@ export function fusedPadding(padding: ConvSpec['padding']): FusedPadding {
   return padding.every(([a, b]) => a === 0 && b === 0) ? 'valid' : padding;
 }
 
-function shapeOfValue(ctx: FoldContext, value: TensorValue | undefined): number[] | undefined {
+export function shapeOfValue(ctx: FoldContext, value: TensorValue | undefined): number[] | undefined {
   if (value == null) return undefined;
   return value.kind === 'new' ? value.shape : ctx.shapes.shapeOf(value.name);
+}
+
+/**
+ * The input and output shapes of a site or block, or undefined after adding
+ * the problem (a dynamic input size, or an op the propagation misses).
+ */
+export function siteShapes(
+  ctx: FoldContext,
+  candidate: { input: string; output: { name: string } },
+  problems: string[],
+): { inShape: number[]; outShape: number[] } | undefined {
+  const inShape = ctx.shapes.shapeOf(candidate.input);
+  const outShape = ctx.shapes.shapeOf(candidate.output.name);
+  if (inShape == null || outShape == null) {
+    problems.push(
+      `shapes unknown at '${inShape == null ? candidate.input : candidate.output.name}' ` +
+        '(dynamic input size or an op the shape propagation does not cover)',
+    );
+    return undefined;
+  }
+  return { inShape, outShape };
 }
 
 /** Final stages and shapes of a candidate (problems when a fold or a shape fails). */
@@ -66,17 +87,10 @@ export function resolveSite(ctx: FoldContext, candidate: SiteCandidate): Resolve
   }
   const resolved: ResolvedSite = { candidate, first, second, pad, problems };
   if (problems.length > 0) return resolved;
-  const x = ctx.shapes.shapeOf(candidate.input);
-  const out = ctx.shapes.shapeOf(candidate.output.name);
-  if (x == null || out == null) {
-    problems.push(
-      `shapes unknown at '${x == null ? candidate.input : candidate.output.name}' ` +
-        '(dynamic input size or an op the shape propagation does not cover)',
-    );
-    return resolved;
-  }
-  resolved.inShape = x;
-  resolved.outShape = out;
+  const shapes = siteShapes(ctx, candidate, problems);
+  if (shapes == null) return resolved;
+  Object.assign(resolved, shapes);
+  const x = shapes.inShape;
   const optional = (stage: FinalStage) => ({
     bias: shapeOfValue(ctx, stage.bias),
     prelu: stage.prelu == null ? undefined : ctx.shapes.shapeOf(stage.prelu),

@@ -231,6 +231,17 @@ function checkBlock(opName: string, x: tf.Tensor4D, attrs: FusedInvertedResidual
   return hasKernel;
 }
 
+/** The fused kernel on the packed weights (the caller has checked the block). */
+function runBlockKernel(x: tf.Tensor4D, packed: tf.Tensor, attrs: FusedInvertedResidualAttrs): tf.Tensor4D {
+  return tf
+    .engine()
+    .runKernel(
+      FusedInvertedResidual,
+      { x, weights: packed },
+      attrs as unknown as tf.NamedAttrMap,
+    ) as tf.Tensor4D;
+}
+
 function invertedResidual_(args: InvertedResidualArgs): tf.Tensor4D {
   const opName = 'invertedResidual';
   const w = floatTensors(args, WEIGHT_NAMES, opName);
@@ -242,16 +253,7 @@ function invertedResidual_(args: InvertedResidualArgs): tf.Tensor4D {
   const attrs = blockAttrs(args, layout);
   const hasKernel = checkBlock(opName, x, attrs, true);
   if (hasKernel) {
-    return tf.tidy(() => {
-      const packed = args.packed?.weights ?? packWeights(w, layout);
-      return tf
-        .engine()
-        .runKernel(
-          FusedInvertedResidual,
-          { x, weights: packed },
-          attrs as unknown as tf.NamedAttrMap,
-        ) as tf.Tensor4D;
-    });
+    return tf.tidy(() => runBlockKernel(x, args.packed?.weights ?? packWeights(w, layout), attrs));
   }
   return tf.tidy(() => stockInvertedResidual(x, w, attrs));
 }
@@ -356,13 +358,7 @@ function invertedResidualPacked_(args: InvertedResidualPackedArgs): tf.Tensor4D 
   const attrs = blockAttrs(args, layout);
   const hasKernel = checkBlock(opName, x, attrs, !args.stock);
   if (hasKernel) {
-    return tf
-      .engine()
-      .runKernel(
-        FusedInvertedResidual,
-        { x, weights: packed },
-        attrs as unknown as tf.NamedAttrMap,
-      ) as tf.Tensor4D;
+    return runBlockKernel(x, packed, attrs);
   }
   return tf.tidy(() => stockInvertedResidual(x, unpackInvertedResidual(packed, layout), attrs));
 }

@@ -37,6 +37,7 @@ import {
   channelLoad4,
   epilogueKey,
   epilogueUniforms,
+  fma4,
   packedScalarLoad,
   StageEpilogue,
   stageEpilogue,
@@ -264,8 +265,7 @@ export class InvertedResidualProgram implements WebGPUProgram {
               if (base[i] >= 0) {
                 let xv = xAt(base[i], c);
                 for (var r = 0; r < ${rm}; r++) {
-                  sums[i * ${rm} + r] = fma(vec4<f32>(xv.x), wv[4 * r], fma(vec4<f32>(xv.y), wv[4 * r + 1],
-                      fma(vec4<f32>(xv.z), wv[4 * r + 2], fma(vec4<f32>(xv.w), wv[4 * r + 3], sums[i * ${rm} + r]))));
+                  sums[i * ${rm} + r] = ${fma4('xv', (k) => `wv[4 * r + ${k}]`, `sums[i * ${rm} + r]`)};
                 }
               }
             }

@@ -25,6 +25,7 @@ import {
   channelLoad4,
   epilogueKey,
   epilogueUniforms,
+  fma4,
   StageEpilogue,
   stageBindings,
   stageEpilogue,
@@ -153,8 +154,7 @@ export class PointwiseDepthwiseProgram implements WebGPUProgram {
             if (base[i] >= 0) {
               let xv = xAt(base[i], c);
               for (var r = 0; r < ${rm}; r++) {
-                acc[i * ${rm} + r] = fma(vec4<f32>(xv.x), w[4 * r], fma(vec4<f32>(xv.y), w[4 * r + 1],
-                    fma(vec4<f32>(xv.z), w[4 * r + 2], fma(vec4<f32>(xv.w), w[4 * r + 3], acc[i * ${rm} + r]))));
+                acc[i * ${rm} + r] = ${fma4('xv', (k) => `w[4 * r + ${k}]`, `acc[i * ${rm} + r]`)};
               }
             }
           }

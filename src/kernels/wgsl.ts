@@ -148,3 +148,14 @@ export function packedScalarLoad(buffer: string): string {
     return ${buffer}[i / 4][i % 4];
   }`;
 }
+
+/**
+ * WGSL expression: `acc` plus four input channels `x` (a vec4) times their
+ * weight rows `w(0..3)` (vec4s of output channels), as nested fmas.
+ */
+export function fma4(x: string, w: (k: number) => string, acc: string): string {
+  return (
+    `fma(vec4<f32>(${x}.x), ${w(0)}, fma(vec4<f32>(${x}.y), ${w(1)}, ` +
+    `fma(vec4<f32>(${x}.z), ${w(2)}, fma(vec4<f32>(${x}.w), ${w(3)}, ${acc}))))`
+  );
+}

@@ -3,9 +3,16 @@
  * with the adapter's raised limits. It also keeps the adapter's full
  * description (the stock backend keeps only vendor and architecture), which
  * names the device in benchmark reports and keys tuning caches.
+ *
+ * Programs may bind one extra read-write buffer after tfjs's own bindings
+ * (output, inputs, uniforms): `scratchBuffer()` hands out a persistent,
+ * zero-initialised buffer that kernels leave zeroed after every dispatch
+ * (the split inverted-residual kernel keeps its counters and partial sums
+ * there), and a program that names it in `extraBindings` gets it bound.
  */
 
 import { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
+import type { WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 
 export interface AdapterDescription {
   vendor: string;
@@ -14,8 +21,18 @@ export interface AdapterDescription {
   description: string;
 }
 
+/** A program that binds buffers beyond tfjs's own, in this order, after the uniforms. */
+export interface ExtraBindingsProgram extends WebGPUProgram {
+  extraBindings?: GPUBuffer[];
+}
+
+type RecordAndSubmit = (this: WebGPUBackend, program: ExtraBindingsProgram, ...rest: unknown[]) => void;
+
 export class WebGPUFusedBackend extends WebGPUBackend {
   readonly adapterDescription: AdapterDescription;
+  private scratch: GPUBuffer | null = null;
+  /** Outgrown scratch buffers: commands not yet submitted may still use them. */
+  private retiredScratch: GPUBuffer[] = [];
 
   constructor(device: GPUDevice, adapterInfo?: GPUAdapterInfo) {
     super(device, adapterInfo);
@@ -32,4 +49,57 @@ export class WebGPUFusedBackend extends WebGPUBackend {
   get limits(): GPUSupportedLimits {
     return this.device.limits;
   }
+
+  /**
+   * A zero-filled storage buffer of at least `bytes`, shared by every program
+   * that asks (dispatches that write it are ordered by WebGPU). Users must
+   * leave it zeroed when their dispatch ends.
+   */
+  scratchBuffer(bytes: number): GPUBuffer {
+    if (this.scratch == null || this.scratch.size < bytes) {
+      if (this.scratch != null) this.retiredScratch.push(this.scratch);
+      // Grow geometrically so a model's blocks settle on one buffer.
+      const grown = Math.min(2 * (this.scratch?.size ?? 0), this.device.limits.maxStorageBufferBindingSize);
+      const size = Math.ceil(Math.max(bytes, grown) / 4) * 4;
+      this.scratch = this.device.createBuffer({ size, usage: GPUBufferUsage.STORAGE });
+    }
+    return this.scratch;
+  }
+
+  override dispose(): void {
+    this.scratch?.destroy();
+    this.retiredScratch.forEach((b) => b.destroy());
+    this.scratch = null;
+    this.retiredScratch = [];
+    super.dispose();
+  }
 }
+
+// tfjs builds the bind group inside its private recordAndSubmit from the
+// output, the inputs and the uniforms. For a program with extra bindings the
+// device's createBindGroup is shadowed for that one call to append them.
+const stockRecordAndSubmit = (WebGPUBackend.prototype as unknown as { recordAndSubmit: RecordAndSubmit })
+  .recordAndSubmit;
+(WebGPUFusedBackend.prototype as unknown as { recordAndSubmit: RecordAndSubmit }).recordAndSubmit = function (
+  this: WebGPUBackend,
+  program: ExtraBindingsProgram,
+  ...rest: unknown[]
+) {
+  const extra = program.extraBindings;
+  if (extra == null || extra.length === 0) {
+    stockRecordAndSubmit.call(this, program, ...rest);
+    return;
+  }
+  const device = this.device;
+  const createBindGroup = device.createBindGroup;
+  device.createBindGroup = (descriptor: GPUBindGroupDescriptor) => {
+    const entries = [...(descriptor.entries as GPUBindGroupEntry[])];
+    extra.forEach((buffer) => entries.push({ binding: entries.length, resource: { buffer } }));
+    return createBindGroup.call(device, { ...descriptor, entries });
+  };
+  try {
+    stockRecordAndSubmit.call(this, program, ...rest);
+  } finally {
+    device.createBindGroup = createBindGroup;
+  }
+};

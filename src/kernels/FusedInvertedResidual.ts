@@ -2,8 +2,9 @@
  * Kernel `FusedInvertedResidual`: a whole MobileNetV2-style block, expansion
  * 1x1 → depthwise k×k → projection 1x1 (each with optional bias and
  * activation) plus an optional residual (the block input added to the
- * output), in one dispatch (two when the expanded channels are split across
- * workgroups). Inputs: x [N,H,W,Cin] and `weights`, every filter, bias and
+ * output), in one dispatch (also when the expanded channels are split across
+ * workgroups: the last workgroup of each block adds the partial sums up in
+ * the backend's scratch buffer; two dispatches with `reduce: 'pass'`). Inputs: x [N,H,W,Cin] and `weights`, every filter, bias and
  * PReLU weight of the block packed into one float32 tensor (see
  * inverted_residual_layout.ts and the op `fused.packInvertedResidual`), so
  * the kernel binds three storage buffers on any device. Output [N,Ho,Wo,Cout].
@@ -14,7 +15,15 @@ import { backend_util, KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/
 
 import { checkLayout, InvertedResidualLayout, PackedStageLayout, roundUp4 } from './inverted_residual_layout';
 import { InvertedResidualReduceProgram } from './inverted_residual_reduce_webgpu';
-import { defaultIrTile, irSplits, irTileFits } from './inverted_residual_tile';
+import {
+  defaultIrTile,
+  irInlineReduce,
+  irScratchWords,
+  irSplits,
+  irTileFits,
+} from './inverted_residual_tile';
+import { BYTES_PER_FLOAT } from './depthwise_pointwise_tile';
+import { WebGPUFusedBackend } from '../backend/webgpu_fused_backend';
 import { InvertedResidualProgram } from './inverted_residual_webgpu';
 import {
   asPair,
@@ -224,6 +233,23 @@ function offsetUniforms(layout: InvertedResidualLayout): number[] {
   return [layout.expand, layout.depthwise, layout.project].flatMap((s) => [s.weights, s.bias, s.alpha]);
 }
 
+/**
+ * The split reduction the kernel can run: inline needs the fused backend's
+ * scratch buffer (a stock backend the kernel was copied onto has none) and a
+ * scratch that fits one storage binding; otherwise a reduce pass.
+ */
+function withReduceMode(
+  tile: IrTile,
+  problem: IrProblem,
+  backend: WebGPUBackend,
+  limits: KernelLimits,
+): IrTile {
+  if (!irInlineReduce(tile)) return tile;
+  const bytes = irScratchWords(problem, tile) * BYTES_PER_FLOAT;
+  const fits = bytes <= limits.maxStorageBufferBindingSize;
+  return backend instanceof WebGPUFusedBackend && fits ? tile : { ...tile, reduce: 'pass' };
+}
+
 export function fusedInvertedResidual(args: {
   inputs: FusedInvertedResidualInputs;
   attrs: FusedInvertedResidualAttrs;
@@ -235,7 +261,8 @@ export function fusedInvertedResidual(args: {
   if ('reason' in checked) {
     throw new Error(`${FusedInvertedResidual}: ${checked.reason}`);
   }
-  const { problem, convInfo, stages, tile } = checked;
+  const { problem, convInfo, stages } = checked;
+  const tile = withReduceMode(checked.tile, problem, backend, limits);
   const { outHeight: oh, outWidth: ow } = problem;
   const uniforms = [
     { type: 'int32' as const, data: [convInfo.padInfo.top, convInfo.padInfo.left] },
@@ -264,9 +291,14 @@ export function fusedInvertedResidual(args: {
     tile,
     maxWorkgroupsPerDimension: limits.maxComputeWorkgroupsPerDimension,
   });
+  if (irInlineReduce(tile)) {
+    program.extraBindings = [
+      (backend as WebGPUFusedBackend).scratchBuffer(irScratchWords(problem, tile) * BYTES_PER_FLOAT),
+    ];
+  }
   const blockOut = backend.runWebGPUProgram(program, [inputs.x, inputs.weights], 'float32', uniforms);
   const splits = irSplits(tile);
-  if (splits === 1) return blockOut;
+  if (splits === 1 || irInlineReduce(tile)) return blockOut;
   const reduce = new InvertedResidualReduceProgram({
     outputShape: [problem.batch, oh, ow, problem.outChannels],
     inChannels: problem.inChannels,

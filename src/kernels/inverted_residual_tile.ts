@@ -15,9 +15,21 @@ export function irHalo(tile: IrTile, kernelSize: number, strides: [number, numbe
   };
 }
 
+const roundUp = (v: number, m: number) => Math.ceil(v / m) * m;
+
 export const irSplits = (tile: IrTile): number => tile.splits ?? 1;
 
 export const irExpandVecs = (tile: IrTile): number => tile.expandVecs ?? 1;
+
+/** Whether split partial sums are added up inside the block dispatch (no second pass). */
+export const irInlineReduce = (tile: IrTile): boolean => irSplits(tile) > 1 && tile.reduce !== 'pass';
+
+/**
+ * Splits per reduction group of the inline reduction: the last workgroup of
+ * each group adds the group's partials, the last group reducer adds the
+ * group sums, so no workgroup reads more than about 2·√splits partials.
+ */
+export const irReduceGroupSize = (splits: number): number => Math.ceil(Math.sqrt(splits));
 
 /** Invocations along the pixels of the block (the last one may be partly idle). */
 export const irPixelThreads = (tile: IrTile): number =>
@@ -65,6 +77,22 @@ export function irWorkgroupCount(problem: IrProblem, tile: IrTile): number {
   );
 }
 
+/**
+ * Scratch the inline reduction needs, in 4-byte words: per output block (one
+ * per image × spatial tile × filter block) a counter per reduction group plus
+ * one for the groups, then a slot per split and per group, each holding one
+ * workgroup's partial projection.
+ */
+export function irScratchWords(problem: IrProblem, tile: IrTile): number {
+  if (!irInlineReduce(tile)) return 0;
+  const splits = irSplits(tile);
+  const groups = Math.ceil(splits / irReduceGroupSize(splits));
+  const outputBlocks =
+    problem.batch * irSpatialTiles(problem, tile) * Math.ceil(problem.outChannels / tile.filters);
+  const slotWords = irPixelThreads(tile) * tile.threadPixels * tile.filters;
+  return roundUp(outputBlocks * (groups + 1), 4) + outputBlocks * (splits + groups) * slotWords;
+}
+
 const isPositiveInt = (v: number) => Number.isInteger(v) && v > 0;
 const fail = (reason: string): Support => ({ supported: false, reason });
 
@@ -91,6 +119,9 @@ export function irTileFits(tile: IrTile, geometry: IrGeometry, limits: KernelLim
     return fail('threadPixels × threadFilters must be at most 128 accumulators');
   }
   if (splits > 64) return fail('splits must be at most 64');
+  if (tile.reduce != null && tile.reduce !== 'inline' && tile.reduce !== 'pass') {
+    return fail(`reduce must be 'inline' or 'pass', got ${JSON.stringify(tile.reduce)}`);
+  }
   const invocations = irInvocations(tile);
   if (
     invocations > limits.maxComputeInvocationsPerWorkgroup ||
@@ -108,8 +139,6 @@ export function irTileFits(tile: IrTile, geometry: IrGeometry, limits: KernelLim
   }
   return { supported: true };
 }
-
-const roundUp = (v: number, m: number) => Math.ceil(v / m) * m;
 
 export const irGeometry = (problem: IrProblem): IrGeometry => ({
   kernelSize: problem.kernelSize,

@@ -20,9 +20,15 @@
  * copied into workgroup memory (coalesced), so the inner loops of steps 1 and
  * 3 read them from there instead of from global memory.
  * With one split the projection epilogue and the residual follow and the
- * block is stored; with `splits` > 1, workgroups take interleaved chunks and
- * store raw partial sums [splits·N, Ho, Wo, roundUp4(Cout)] that
- * InvertedResidualReduceProgram adds up and finishes.
+ * block is stored. With `splits` > 1 workgroups take interleaved chunks, and
+ *   - inline (default): each stores its partial projection in the backend's
+ *     scratch buffer and counts itself in; the last workgroup of each group
+ *     of splits adds the group's partials in split order, the last of those
+ *     adds the group sums and finishes the block. Slots are read with atomic
+ *     loads and zeroed after use, counters reset, so the scratch is clean for
+ *     the next dispatch; results do not depend on scheduling;
+ *   - 'pass': raw partial sums [splits·N, Ho, Wo, roundUp4(Cout)] are stored
+ *     for InvertedResidualReduceProgram to add up and finish.
  *
  * Every weight comes from one packed buffer `w` (inverted_residual_layout.ts)
  * at offsets given in uniforms; tile, kernel size, strides, vector widths,
@@ -31,7 +37,15 @@
 
 import type { WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 
-import { irDepthwiseRowVecs, irExpandVecs, irHalo, irPixelThreads, irSplits } from './inverted_residual_tile';
+import {
+  irDepthwiseRowVecs,
+  irExpandVecs,
+  irHalo,
+  irInlineReduce,
+  irPixelThreads,
+  irReduceGroupSize,
+  irSplits,
+} from './inverted_residual_tile';
 import { IrTile } from './types';
 import {
   channelLoad4,
@@ -93,6 +107,37 @@ export function finishSnippet(residual: boolean, outAligned: boolean): string {
   }`;
 }
 
+/** Bits stored in a filled slot: the value's bits XOR a signalling-NaN pattern no arithmetic produces, never 0. */
+const SLOT_MARK = '0x7fbadbadu';
+/** Atomic reloads while a counted-in partial becomes visible; a slot still empty after them reads as NaN. */
+const SLOT_WAIT_LOADS = 1 << 16;
+
+function inlineReduceDeclarations(binding: number): string {
+  return `
+  @group(0) @binding(${binding}) var<storage, read_write> scratch : array<atomic<u32>>;
+  var<workgroup> lastOfGroup : i32;
+  var<workgroup> lastOfAll : i32;
+
+  fn putSlots(at : i32, value : vec4<f32>) {
+    let bits = bitcast<vec4<u32>>(value) ^ vec4<u32>(${SLOT_MARK});
+    atomicStore(&scratch[at], bits.x);
+    atomicStore(&scratch[at + 1], bits.y);
+    atomicStore(&scratch[at + 2], bits.z);
+    atomicStore(&scratch[at + 3], bits.w);
+  }
+
+  // Takes a partial and zeroes its slot. Every writer stores before it
+  // counts in, so the wait only covers the store reaching this workgroup.
+  fn takeSlot(at : i32) -> f32 {
+    var bits = atomicLoad(&scratch[at]);
+    for (var n = 0; n < ${SLOT_WAIT_LOADS} && bits == 0u; n++) {
+      bits = atomicLoad(&scratch[at]);
+    }
+    atomicStore(&scratch[at], 0u);
+    return bitcast<f32>(bits ^ ${SLOT_MARK});
+  }`;
+}
+
 export class InvertedResidualProgram implements WebGPUProgram {
   outputShape: number[];
   shaderKey: string;
@@ -107,18 +152,22 @@ export class InvertedResidualProgram implements WebGPUProgram {
   private readonly inAligned: boolean;
   private readonly outAligned: boolean;
   private readonly splits: number;
+  private readonly inline: boolean;
+  /** The scratch buffer of the inline reduction, bound after the uniforms. */
+  extraBindings?: GPUBuffer[];
 
   constructor(config: InvertedResidualConfig) {
     this.config = config;
     const { tile, batch, outHeight, outWidth, outChannels } = config;
     this.splits = irSplits(tile);
+    this.inline = irInlineReduce(tile);
     this.inAligned = config.inChannels % 4 === 0;
-    // Partial sums are always stored as whole vec4s.
-    this.outAligned = this.splits > 1 || outChannels % 4 === 0;
-    this.outputShape =
-      this.splits > 1
-        ? [this.splits * batch, outHeight, outWidth, Math.ceil(outChannels / 4) * 4]
-        : [batch, outHeight, outWidth, outChannels];
+    // Partial sums for a reduce pass are always stored as whole vec4s.
+    const partialsOut = this.splits > 1 && !this.inline;
+    this.outAligned = partialsOut || outChannels % 4 === 0;
+    this.outputShape = partialsOut
+      ? [this.splits * batch, outHeight, outWidth, Math.ceil(outChannels / 4) * 4]
+      : [batch, outHeight, outWidth, outChannels];
     this.variableComponents = [vecWidth(this.inAligned), 4];
     this.outputComponent = vecWidth(this.outAligned);
     this.workgroupSize = [irPixelThreads(tile) * (tile.filters / tile.threadFilters), 1, 1];
@@ -133,7 +182,7 @@ export class InvertedResidualProgram implements WebGPUProgram {
     this.shaderKey =
       `invRes_${config.kernelSize}_${config.strides.join('x')}_${tile.tileH}_${tile.tileW}_${tile.filters}_` +
       `${tile.chunk}_${tile.threadPixels}_${tile.threadFilters}_${tile.expandPositions}_${irExpandVecs(tile)}_` +
-      `${this.splits}_` +
+      `${this.splits}${this.inline ? 'i' : ''}_` +
       `${this.inAligned}_${this.outAligned}_${config.residual}_` +
       // Staged weights size workgroup arrays by the input channels.
       `${tile.stageWeights ? `sw${Math.ceil(config.inChannels / 4) * 4}_` : ''}` +
@@ -160,6 +209,7 @@ export class InvertedResidualProgram implements WebGPUProgram {
     const rm = irExpandVecs(tile);
     const vecGroups = chunkVecs / rm;
     const wSrc = staged ? 'wExp' : 'w';
+    const partials = splits > 1 && !this.inline;
     return `
   var<workgroup> expTile : array<vec4<f32>, ${haloPositions * chunkVecs}>;
   var<workgroup> dwTile : array<vec4<f32>, ${dwRows * rowVecs}>;
@@ -175,8 +225,9 @@ export class InvertedResidualProgram implements WebGPUProgram {
   ${packedScalarLoad('w')}
   ${stageEpilogue('expand', epilogues.expand, 'uniforms.expandedChannels', true, 'w')}
   ${stageEpilogue('dw', epilogues.dw, 'uniforms.expandedChannels', true, 'w')}
-  ${splits > 1 ? '' : stageEpilogue('project', epilogues.project, 'uniforms.outChannels', true, 'w')}
-  ${splits > 1 ? '' : finishSnippet(residual, this.outAligned)}
+  ${partials ? '' : stageEpilogue('project', epilogues.project, 'uniforms.outChannels', true, 'w')}
+  ${partials ? '' : finishSnippet(residual, this.outAligned)}
+  ${this.inline ? inlineReduceDeclarations(this.variableNames.length + 2) : ''}
 
   fn main() {
     let inH = uniforms.xShape.y;
@@ -355,7 +406,20 @@ export class InvertedResidualProgram implements WebGPUProgram {
       }
     }
 
-    // 4. ${splits > 1 ? 'Raw partial sums of this split.' : 'Projection epilogue, residual, store.'}
+    ${this.inline ? this.inlineReduceSnippet() : this.storeSnippet()}
+  }
+`;
+  }
+
+  /** Step 4 without the inline reduction: store the block, or this split's raw partial sums. */
+  private storeSnippet(): string {
+    const { tile } = this.config;
+    const { tileH, tileW, threadPixels, threadFilters } = tile;
+    const pixelThreads = irPixelThreads(tile);
+    const filterVecs = threadFilters / 4;
+    const partials = this.splits > 1;
+    return `
+    // 4. ${partials ? 'Raw partial sums of this split.' : 'Projection epilogue, residual, store.'}
     for (var i = 0; i < ${threadPixels}; i++) {
       let p = pixelThread + i * ${pixelThreads};
       let oh = oh0 + p / ${tileW};
@@ -364,7 +428,7 @@ export class InvertedResidualProgram implements WebGPUProgram {
         for (var j = 0; j < ${filterVecs}; j++) {
           let f = filterOffset + j * 4;
           ${
-            splits > 1
+            partials
               ? `if (f < outC4) {
             result[(((split * batches + batch) * outH + oh) * outW + ow) * outC4 / 4 + f / 4] = acc[i * ${filterVecs} + j];
           }`
@@ -374,8 +438,91 @@ export class InvertedResidualProgram implements WebGPUProgram {
           }
         }
       }
-    }
+    }`;
   }
-`;
+
+  /**
+   * Step 4 with the inline reduction. Scratch layout (words): counters
+   * [outputBlocks][groups + 1], then slots [outputBlocks][splits + groups]
+   * [slotWords]; a slot element is (pixel · filters + filter) of the block.
+   */
+  private inlineReduceSnippet(): string {
+    const { tile } = this.config;
+    const { tileH, tileW, filters, threadPixels, threadFilters } = tile;
+    const pixelThreads = irPixelThreads(tile);
+    const filterVecs = threadFilters / 4;
+    const splits = this.splits;
+    const groupSize = irReduceGroupSize(splits);
+    const groups = Math.ceil(splits / groupSize);
+    const slotWords = pixelThreads * threadPixels * filters;
+    // Visits this invocation's accumulators; `at` is the element's offset in a slot.
+    const eachAccumulator = (body: string) => `
+      for (var i = 0; i < ${threadPixels}; i++) {
+        for (var j = 0; j < ${filterVecs}; j++) {
+          let at = (pixelThread + i * ${pixelThreads}) * ${filters} + filterVec * 4 + j * 4;
+          ${body}
+        }
+      }`;
+    const sumSlots = (first: string, end: string) =>
+      eachAccumulator(`var sum = vec4<f32>(0.0);
+          for (var s = ${first}; s < ${end}; s++) {
+            let slot = blockSlots + s * ${slotWords} + at;
+            sum = sum + vec4<f32>(takeSlot(slot), takeSlot(slot + 1), takeSlot(slot + 2), takeSlot(slot + 3));
+          }
+          acc[i * ${filterVecs} + j] = sum;`);
+    const finishAll = `
+      for (var i = 0; i < ${threadPixels}; i++) {
+        let p = pixelThread + i * ${pixelThreads};
+        let oh = oh0 + p / ${tileW};
+        let ow = ow0 + p % ${tileW};
+        if (p < ${tileH * tileW} && oh < outH && ow < outW) {
+          for (var j = 0; j < ${filterVecs}; j++) {
+            let f = filterOffset + j * 4;
+            if (f < outC) {
+              finish(acc[i * ${filterVecs} + j], batch, oh, ow, f);
+            }
+          }
+        }
+      }`;
+    return `
+    // 4. Inline reduction of the splits.
+    let tilesH = (outH + ${tileH - 1}) / ${tileH};
+    let outputBlocks = batches * filterBlocks * tilesH * tilesW;
+    let block = (batch * filterBlocks + z % filterBlocks) * tilesH * tilesW + spatialTile;
+    let counters = block * ${groups + 1};
+    let blockSlots = (outputBlocks * ${groups + 1} + 3) / 4 * 4 + block * ${(splits + groups) * slotWords};
+    let group = split / ${groupSize};
+    let groupEnd = min(group * ${groupSize} + ${groupSize}, ${splits});
+    ${eachAccumulator(`putSlots(blockSlots + split * ${slotWords} + at, acc[i * ${filterVecs} + j]);`)}
+    storageBarrier();
+    if (tid == 0) {
+      let arrived = atomicAdd(&scratch[counters + group], 1u) + 1u;
+      let last = arrived == u32(groupEnd - group * ${groupSize});
+      if (last) {
+        atomicStore(&scratch[counters + group], 0u);
+      }
+      lastOfGroup = select(0, 1, last);
+    }
+    if (workgroupUniformLoad(&lastOfGroup) == 1) {
+      ${sumSlots(`group * ${groupSize}`, 'groupEnd')}
+      ${
+        groups === 1
+          ? finishAll
+          : `${eachAccumulator(`putSlots(blockSlots + (${splits} + group) * ${slotWords} + at, acc[i * ${filterVecs} + j]);`)}
+      storageBarrier();
+      if (tid == 0) {
+        let arrived = atomicAdd(&scratch[counters + ${groups}], 1u) + 1u;
+        let last = arrived == ${groups}u;
+        if (last) {
+          atomicStore(&scratch[counters + ${groups}], 0u);
+        }
+        lastOfAll = select(0, 1, last);
+      }
+      if (workgroupUniformLoad(&lastOfAll) == 1) {
+        ${sumSlots(`${splits}`, `${splits + groups}`)}
+        ${finishAll}
+      }`
+      }
+    }`;
   }
 }

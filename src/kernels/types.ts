@@ -157,8 +157,9 @@ export interface PwDwProblem {
  * memory, the depthwise from it into workgroup memory, then the projection
  * (1x1) into register accumulators, `threadPixels` × `threadFilters` per
  * invocation. With `splits` > 1 the expanded channels are divided among that
- * many workgroups per block, which write partial projections that a second,
- * small pass adds up (parallelism for small maps).
+ * many workgroups per block (parallelism for small maps), whose partial
+ * projections are added up either by the last workgroup of each block in the
+ * same dispatch (`reduce: 'inline'`) or by a second, small pass ('pass').
  */
 export interface IrTile {
   tileH: number;
@@ -176,6 +177,12 @@ export interface IrTile {
   expandVecs?: number;
   /** Workgroups sharing one output block, each taking a share of the expanded channels (default 1). */
   splits?: number;
+  /**
+   * How split partial sums are added up: 'inline' (default) in the same
+   * dispatch, by the last workgroup to finish each block, through the
+   * backend's scratch buffer; 'pass' by a second dispatch.
+   */
+  reduce?: 'inline' | 'pass';
   /**
    * Copy each chunk's expansion and projection weights into workgroup
    * memory first (coalesced, then read by every invocation from there)

@@ -168,6 +168,7 @@ function randomTile(rng: Random, k: number, stride: number, cin: number, limits:
       splits: rng.pick([1, 1, 2, 3, 5]),
       stageWeights: rng.bool(0.5),
       expandVecs: rng.pick([1, 1, 2, 4]),
+      reduce: rng.pick(['inline', 'inline', 'pass'] as const),
     };
     if (irTileFits(tile, { kernelSize: k, strides: [stride, stride], inChannels: cin }, limits).supported)
       return tile;
@@ -367,6 +368,28 @@ describeFused('FusedInvertedResidual', () => {
         stageWeights: true,
         splits: 3,
       },
+      {
+        tileH: 1,
+        tileW: 7,
+        filters: 12,
+        chunk: 8,
+        threadPixels: 1,
+        threadFilters: 4,
+        expandPositions: 3,
+        splits: 2,
+        reduce: 'pass',
+      },
+      {
+        tileH: 5,
+        tileW: 5,
+        filters: 16,
+        chunk: 4,
+        threadPixels: 2,
+        threadFilters: 16,
+        expandPositions: 6,
+        splits: 4,
+        reduce: 'pass',
+      },
     ];
     const backend = fusedBackend();
     const keys = new Set<string>();
@@ -381,12 +404,75 @@ describeFused('FusedInvertedResidual', () => {
       results.push((await runFused({ ...base, tile })).values);
     }
     spy.and.callThrough();
-    // A block program per tile and the reduce programs of 2, 3 and 4 splits.
-    expect(keys.size).toBe(tiles.length + 3);
+    // A block program per tile and the reduce programs of the two 'pass' tiles (2 and 4 splits).
+    expect(keys.size).toBe(tiles.length + 2);
     const expected = await computeOn('cpu', () => reference(base));
     for (let i = 0; i < results.length; i++) {
       expectAllClose(results[i], expected.values, { atol: 1e-4, rtol: 1e-4 }, JSON.stringify(tiles[i]));
     }
+  });
+
+  it('adds split partial sums inline in one dispatch and leaves the scratch clean for the next call', async () => {
+    const rng = new Random(12);
+    const limits = kernelLimitsOf(fusedBackend().limits);
+    const backend = fusedBackend();
+    let dispatches = 0;
+    const run = backend.runWebGPUProgram.bind(backend);
+    const spy = spyOn(backend, 'runWebGPUProgram').and.callFake((program, ...rest) => {
+      if (program.shaderKey.startsWith('invRes')) dispatches++;
+      return run(program, ...rest);
+    });
+    // Splits 2 (one reduction group), 7 (groups of 3, the last of one) and 12 (three groups of 4);
+    // two geometries interleaved, each called three times on new inputs.
+    const cases = [2, 7, 12].flatMap((splits) =>
+      [
+        { n: 2, h: 7, w: 9, cin: 8, m: 96, cout: 20, k: 3, stride: 1, pad: 'same' as const, residual: false },
+        {
+          n: 1,
+          h: 10,
+          w: 6,
+          cin: 12,
+          m: 100,
+          cout: 12,
+          k: 5,
+          stride: 1,
+          pad: 'same' as const,
+          residual: true,
+        },
+      ].map((shape) => ({ shape, splits })),
+    );
+    for (let round = 0; round < 3; round++) {
+      for (const { shape, splits } of cases) {
+        const tile: IrTile = {
+          tileH: 3,
+          tileW: 4,
+          filters: Math.ceil(shape.cout / 4) * 4,
+          chunk: 8,
+          threadPixels: 2,
+          threadFilters: 4,
+          expandPositions: 2,
+          splits,
+        };
+        expect(
+          irTileFits(tile, { kernelSize: shape.k, strides: [1, 1], inChannels: shape.cin }, limits),
+        ).toEqual({
+          supported: true,
+        });
+        const t = { ...makeCase(rng, shape), tile };
+        const before = dispatches;
+        const result = await runFused(t);
+        // Packing per call runs no block program: one block dispatch, no reduce pass.
+        expect(dispatches - before).toBe(1);
+        const expected = await computeOn('cpu', () => reference(t));
+        expectAllClose(
+          result.values,
+          expected.values,
+          { atol: 1e-4, rtol: 1e-4 },
+          `${label(t)} round ${round}`,
+        );
+      }
+    }
+    spy.and.callThrough();
   });
 
   it('is correct on a device with the WebGPU default limits (8 storage buffers, 16 KiB)', async () => {

@@ -41,6 +41,7 @@ const args = parseArgs(process.argv.slice(2));
 const BATCHES = (args.batches ?? '1,8,32').split(',').map(Number);
 const ROUNDS = Number(args.rounds ?? 15);
 const SWEEP_RUNS = Number(args['sweep-runs'] ?? 3);
+const REPEAT_CHECKS = Number(args['repeat-checks'] ?? 200);
 const REPEATS = Number(args.repeats ?? 20);
 const B2B_ROUNDS = Number(args['b2b-rounds'] ?? 3);
 const ONLY = args.only;
@@ -266,12 +267,14 @@ function sweepTiles(problem: IrProblem, limits: KernelLimits): Array<[string, Ir
           );
           const most = Math.min(64, Math.floor(problem.expandedChannels / chunk));
           for (const splits of new Set([1, split, most])) {
-            for (const [stageWeights, expandPositions, expandVecs] of [
-              [false, 4, 1],
-              [true, 2, 1],
-              [true, 4, 2],
-              [true, 2, 2],
+            for (const [stageWeights, expandPositions, expandVecs, reduce] of [
+              [false, 4, 1, 'inline'],
+              [true, 2, 1, 'inline'],
+              [true, 2, 1, 'pass'],
+              [true, 4, 2, 'inline'],
+              [true, 2, 2, 'inline'],
             ] as const) {
+              if (reduce === 'pass' && splits === 1) continue;
               const tile: IrTile = {
                 ...base,
                 expandPositions,
@@ -279,10 +282,12 @@ function sweepTiles(problem: IrProblem, limits: KernelLimits): Array<[string, Ir
                 ...(stageWeights ? { stageWeights } : {}),
               };
               if (splits > 1) tile.splits = splits;
+              if (reduce === 'pass') tile.reduce = reduce;
               if (!irTileFits(tile, irGeometry(problem), limits).supported) continue;
               tiles.push([
                 `${tileH}x${tileW} c${chunk} p${threadPixels} f${filters}/${threadFilters} s${splits}` +
-                  ` e${expandPositions}x${expandVecs}${stageWeights ? ' staged' : ''}`,
+                  ` e${expandPositions}x${expandVecs}${stageWeights ? ' staged' : ''}` +
+                  (reduce === 'pass' ? ' pass' : ''),
                 tile,
               ]);
             }
@@ -313,12 +318,35 @@ function maxRelErr(a: Float32Array, ref: Float32Array): number {
 
 const backendOf = (v: VariantName) => (v === 'stock' ? 'webgpu' : 'webgpu-fused');
 
+/** The largest |y_i − y_0| over `runs` back-to-back runs, plus 1e30 per NaN output seen. */
+async function maxRepeatDiff(run: () => tf.Tensor, runs: number): Promise<number> {
+  const first = run();
+  let worst: tf.Tensor = tf.scalar(0);
+  for (let i = 0; i < runs; i++) {
+    const next = tf.tidy(() => {
+      const y = run();
+      // GPU max() may drop NaNs: count them separately (each adds 1e30).
+      const nans = tf.mul(tf.sum(tf.cast(tf.isNaN(y), 'float32')), 1e30);
+      return tf.maximum(worst, tf.add(tf.max(tf.abs(tf.sub(y, first))), nans));
+    });
+    worst.dispose();
+    worst = next;
+  }
+  const value = (await worst.data())[0];
+  tf.dispose([first, worst]);
+  return value;
+}
+
 async function measureBlock(b: Block, n: number) {
   await tf.setBackend('webgpu-fused');
   const limits = kernelLimitsOf((tf.backend() as unknown as { device: GPUDevice }).device.limits);
   const problem = problemOf(b, n);
+  const defaultTile = resolveIrTile(problem, limits);
   const candidates = dedupe<IrTile>([
-    ['default', resolveIrTile(problem, limits)],
+    ['default', defaultTile],
+    ...((defaultTile.splits ?? 1) > 1
+      ? [['default pass', { ...defaultTile, reduce: 'pass' }] as [string, IrTile]]
+      : []),
     ...sweepTiles(problem, limits),
   ]);
 
@@ -345,7 +373,13 @@ async function measureBlock(b: Block, n: number) {
   const runs: Record<VariantName, () => tf.Tensor> = { ...fusedRunners, stock, block: tileRuns[best] };
   const defaultRun = tileRuns[0];
 
-  const errors: Record<string, number> = { blockTiles: worstTileErr };
+  const errors: Record<string, number> = {
+    blockTiles: worstTileErr,
+    // Bitwise repeatability of the default and best tiles over many back-to-back runs
+    // (a lost or stale split partial shows up here as a difference or NaN).
+    repeatDefault: await on('webgpu-fused', () => maxRepeatDiff(tileRuns[0], REPEAT_CHECKS)),
+    repeatBest: await on('webgpu-fused', () => maxRepeatDiff(tileRuns[best], REPEAT_CHECKS)),
+  };
   for (const v of ['dwpw', 'pwdw'] as const) {
     errors[v] = maxRelErr(await readBack('webgpu-fused', runs[v]), reference);
   }

@@ -109,7 +109,11 @@ export function finishSnippet(residual: boolean, outAligned: boolean): string {
 
 /** Bits stored in a filled slot: the value's bits XOR a signalling-NaN pattern no arithmetic produces, never 0. */
 const SLOT_MARK = '0x7fbadbadu';
-/** Atomic reloads while a counted-in partial becomes visible; a slot still empty after them reads as NaN. */
+/**
+ * Atomic reloads an invocation may spend, over all its slots, waiting for
+ * counted-in partials to become visible; a slot still empty after that reads
+ * as NaN (a visible failure, never a silently wrong value).
+ */
 const SLOT_WAIT_LOADS = 1 << 16;
 
 function inlineReduceDeclarations(binding: number): string {
@@ -117,6 +121,7 @@ function inlineReduceDeclarations(binding: number): string {
   @group(0) @binding(${binding}) var<storage, read_write> scratch : array<atomic<u32>>;
   var<workgroup> lastOfGroup : i32;
   var<workgroup> lastOfAll : i32;
+  var<private> waitBudget : i32 = ${SLOT_WAIT_LOADS};
 
   fn putSlots(at : i32, value : vec4<f32>) {
     let bits = bitcast<vec4<u32>>(value) ^ vec4<u32>(${SLOT_MARK});
@@ -130,7 +135,7 @@ function inlineReduceDeclarations(binding: number): string {
   // counts in, so the wait only covers the store reaching this workgroup.
   fn takeSlot(at : i32) -> f32 {
     var bits = atomicLoad(&scratch[at]);
-    for (var n = 0; n < ${SLOT_WAIT_LOADS} && bits == 0u; n++) {
+    for (; waitBudget > 0 && bits == 0u; waitBudget--) {
       bits = atomicLoad(&scratch[at]);
     }
     atomicStore(&scratch[at], 0u);

@@ -22,7 +22,12 @@ import '@tensorflow/tfjs-backend-cpu';
 import { fused } from '../../src/index';
 import { kernelLimitsOf } from '../../src/kernels/fused_conv_util';
 import { resolveIrTile } from '../../src/kernels/FusedInvertedResidual';
-import { irGeometry, irTileFits, irWorkgroupCount } from '../../src/kernels/inverted_residual_tile';
+import {
+  irGeometry,
+  irInlineReduce,
+  irTileFits,
+  irWorkgroupCount,
+} from '../../src/kernels/inverted_residual_tile';
 import { IrProblem, IrTile, KernelLimits } from '../../src/kernels/types';
 import {
   backToBackMs,
@@ -42,6 +47,8 @@ const BATCHES = (args.batches ?? '1,8,32').split(',').map(Number);
 const ROUNDS = Number(args.rounds ?? 15);
 const SWEEP_RUNS = Number(args['sweep-runs'] ?? 3);
 const REPEAT_CHECKS = Number(args['repeat-checks'] ?? 200);
+/** `--no-sweep`: only the default tile (and its reduce-pass form). */
+const NO_SWEEP = args['no-sweep'] != null;
 const REPEATS = Number(args.repeats ?? 20);
 const B2B_ROUNDS = Number(args['b2b-rounds'] ?? 3);
 const ONLY = args.only;
@@ -282,7 +289,7 @@ function sweepTiles(problem: IrProblem, limits: KernelLimits): Array<[string, Ir
                 ...(stageWeights ? { stageWeights } : {}),
               };
               if (splits > 1) tile.splits = splits;
-              if (reduce === 'pass') tile.reduce = reduce;
+              if (splits > 1) tile.reduce = reduce;
               if (!irTileFits(tile, irGeometry(problem), limits).supported) continue;
               tiles.push([
                 `${tileH}x${tileW} c${chunk} p${threadPixels} f${filters}/${threadFilters} s${splits}` +
@@ -344,10 +351,15 @@ async function measureBlock(b: Block, n: number) {
   const defaultTile = resolveIrTile(problem, limits);
   const candidates = dedupe<IrTile>([
     ['default', defaultTile],
+    // The default tile with the other split reduction.
     ...((defaultTile.splits ?? 1) > 1
-      ? [['default pass', { ...defaultTile, reduce: 'pass' }] as [string, IrTile]]
+      ? [
+          irInlineReduce(defaultTile)
+            ? (['default pass', { ...defaultTile, reduce: 'pass' }] as [string, IrTile])
+            : (['default inline', { ...defaultTile, reduce: 'inline' }] as [string, IrTile]),
+        ]
       : []),
-    ...sweepTiles(problem, limits),
+    ...(NO_SWEEP ? [] : sweepTiles(problem, limits)),
   ]);
 
   const stock = await on('webgpu', async () => buildRunners(b, n).stock);

@@ -21,8 +21,21 @@ export const irSplits = (tile: IrTile): number => tile.splits ?? 1;
 
 export const irExpandVecs = (tile: IrTile): number => tile.expandVecs ?? 1;
 
+/**
+ * Splits up to which the inline reduction is the default. On an H100 it beat
+ * the reduce pass at 5 splits (56² blocks, batch 1: 1.55× vs 1.37× stock) and
+ * lost from 9 up (28² to 7² blocks: 0.4–0.8× vs 1.3–1.7×), where few
+ * workgroups add many partials at the end of the dispatch
+ * (bench/results/blocks-2026-11-26-h100-v5-*).
+ */
+export const INLINE_REDUCE_MAX_SPLITS = 8;
+
 /** Whether split partial sums are added up inside the block dispatch (no second pass). */
-export const irInlineReduce = (tile: IrTile): boolean => irSplits(tile) > 1 && tile.reduce !== 'pass';
+export function irInlineReduce(tile: IrTile): boolean {
+  const splits = irSplits(tile);
+  if (splits === 1 || tile.reduce === 'pass') return false;
+  return tile.reduce === 'inline' || splits <= INLINE_REDUCE_MAX_SPLITS;
+}
 
 /**
  * Splits per reduction group of the inline reduction: the last workgroup of

@@ -116,7 +116,7 @@ const SLOT_MARK = '0x7fbadbadu';
  */
 const SLOT_WAIT_LOADS = 1 << 16;
 
-function inlineReduceDeclarations(binding: number): string {
+function inlineReduceDeclarations(binding: number, stride: number): string {
   return `
   @group(0) @binding(${binding}) var<storage, read_write> scratch : array<atomic<u32>>;
   var<workgroup> lastOfGroup : i32;
@@ -126,20 +126,30 @@ function inlineReduceDeclarations(binding: number): string {
   fn putSlots(at : i32, value : vec4<f32>) {
     let bits = bitcast<vec4<u32>>(value) ^ vec4<u32>(${SLOT_MARK});
     atomicStore(&scratch[at], bits.x);
-    atomicStore(&scratch[at + 1], bits.y);
-    atomicStore(&scratch[at + 2], bits.z);
-    atomicStore(&scratch[at + 3], bits.w);
+    atomicStore(&scratch[at + ${stride}], bits.y);
+    atomicStore(&scratch[at + ${2 * stride}], bits.z);
+    atomicStore(&scratch[at + ${3 * stride}], bits.w);
   }
 
-  // Takes a partial and zeroes its slot. Every writer stores before it
-  // counts in, so the wait only covers the store reaching this workgroup.
-  fn takeSlot(at : i32) -> f32 {
-    var bits = atomicLoad(&scratch[at]);
-    for (; waitBudget > 0 && bits == 0u; waitBudget--) {
-      bits = atomicLoad(&scratch[at]);
+  fn loadSlots(at : i32) -> vec4<u32> {
+    return vec4<u32>(
+      atomicLoad(&scratch[at]),
+      atomicLoad(&scratch[at + ${stride}]),
+      atomicLoad(&scratch[at + ${2 * stride}]),
+      atomicLoad(&scratch[at + ${3 * stride}]));
+  }
+
+  // The partials loaded from the slot words of one vec4, which it zeroes. Every writer
+  // stores before it counts in, so a wait only covers a store still on its way.
+  fn takeSlots(at : i32, loaded : vec4<u32>) -> vec4<f32> {
+    var bits = loaded;
+    for (var e = 0; e < 4; e++) {
+      for (; waitBudget > 0 && bits[e] == 0u; waitBudget--) {
+        bits[e] = atomicLoad(&scratch[at + e * ${stride}]);
+      }
+      atomicStore(&scratch[at + e * ${stride}], 0u);
     }
-    atomicStore(&scratch[at], 0u);
-    return bitcast<f32>(bits ^ ${SLOT_MARK});
+    return bitcast<vec4<f32>>(bits ^ vec4<u32>(${SLOT_MARK}));
   }`;
 }
 
@@ -232,7 +242,7 @@ export class InvertedResidualProgram implements WebGPUProgram {
   ${stageEpilogue('dw', epilogues.dw, 'uniforms.expandedChannels', true, 'w')}
   ${partials ? '' : stageEpilogue('project', epilogues.project, 'uniforms.outChannels', true, 'w')}
   ${partials ? '' : finishSnippet(residual, this.outAligned)}
-  ${this.inline ? inlineReduceDeclarations(this.variableNames.length + 2) : ''}
+  ${this.inline ? inlineReduceDeclarations(this.variableNames.length + 2, wg) : ''}
 
   fn main() {
     let inH = uniforms.xShape.y;
@@ -449,7 +459,7 @@ export class InvertedResidualProgram implements WebGPUProgram {
   /**
    * Step 4 with the inline reduction. Scratch layout (words): counters
    * [outputBlocks][groups + 1], then slots [outputBlocks][splits + groups]
-   * [slotWords]; a slot element is (pixel · filters + filter) of the block.
+   * [slotWords]; a slot is [accumulator][component][invocation].
    */
   private inlineReduceSnippet(): string {
     const { tile } = this.config;
@@ -459,22 +469,30 @@ export class InvertedResidualProgram implements WebGPUProgram {
     const splits = this.splits;
     const groupSize = irReduceGroupSize(splits);
     const groups = Math.ceil(splits / groupSize);
+    const wg = this.workgroupSize[0];
     const slotWords = pixelThreads * threadPixels * filters;
-    // Visits this invocation's accumulators; `at` is the element's offset in a slot.
+    // Visits this invocation's accumulators; `at` is the offset of the accumulator's first
+    // word in a slot, its words `wg` apart, so each atomic of a warp touches one line.
     const eachAccumulator = (body: string) => `
       for (var i = 0; i < ${threadPixels}; i++) {
         for (var j = 0; j < ${filterVecs}; j++) {
-          let at = (pixelThread + i * ${pixelThreads}) * ${filters} + filterVec * 4 + j * 4;
+          let at = (i * ${filterVecs} + j) * ${4 * wg} + tid;
           ${body}
         }
       }`;
-    const sumSlots = (first: string, end: string) =>
-      eachAccumulator(`var sum = vec4<f32>(0.0);
-          for (var s = ${first}; s < ${end}; s++) {
-            let slot = blockSlots + s * ${slotWords} + at;
-            sum = sum + vec4<f32>(takeSlot(slot), takeSlot(slot + 1), takeSlot(slot + 2), takeSlot(slot + 3));
-          }
-          acc[i * ${filterVecs} + j] = sum;`);
+    // Split order, so the sum does not depend on scheduling; each slot's loads
+    // are all issued before any is used (one memory round trip per slot).
+    const accumulators = threadPixels * filterVecs;
+    const sumSlots = (first: string, end: string) => `
+      for (var a = 0; a < ${accumulators}; a++) {
+        acc[a] = vec4<f32>(0.0);
+      }
+      for (var s = ${first}; s < ${end}; s++) {
+        let slot = blockSlots + s * ${slotWords};
+        var loaded : array<vec4<u32>, ${accumulators}>;
+        ${eachAccumulator(`loaded[i * ${filterVecs} + j] = loadSlots(slot + at);`)}
+        ${eachAccumulator(`acc[i * ${filterVecs} + j] += takeSlots(slot + at, loaded[i * ${filterVecs} + j]);`)}
+      }`;
     const finishAll = `
       for (var i = 0; i < ${threadPixels}; i++) {
         let p = pixelThread + i * ${pixelThreads};

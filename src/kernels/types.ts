@@ -178,9 +178,10 @@ export interface IrTile {
   /** Workgroups sharing one output block, each taking a share of the expanded channels (default 1). */
   splits?: number;
   /**
-   * How split partial sums are added up: 'inline' (default) in the same
-   * dispatch, by the last workgroup to finish each block, through the
-   * backend's scratch buffer; 'pass' by a second dispatch.
+   * How split partial sums are added up: 'inline' in the same dispatch, by
+   * the last workgroups to finish each block, through the backend's scratch
+   * buffer; 'pass' by a second dispatch. Default: inline up to
+   * INLINE_REDUCE_MAX_SPLITS splits, a pass above.
    */
   reduce?: 'inline' | 'pass';
   /**

@@ -452,6 +452,7 @@ describeFused('FusedInvertedResidual', () => {
           threadFilters: 4,
           expandPositions: 2,
           splits,
+          reduce: 'inline',
         };
         expect(
           irTileFits(tile, { kernelSize: shape.k, strides: [1, 1], inChannels: shape.cin }, limits),

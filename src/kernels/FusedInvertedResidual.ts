@@ -16,7 +16,7 @@ import { CheckMemo } from './check_cache';
 import {
   checkLayout,
   InvertedResidualLayout,
-  knownLayoutId,
+  isKnownLayout,
   PackedStageLayout,
   roundUp4,
 } from './inverted_residual_layout';
@@ -185,7 +185,7 @@ function checkBlock(
     return checked;
   };
   const { layout } = attrs;
-  if (layout == null || knownLayoutId(layout) == null) return compute();
+  if (layout == null || !isKnownLayout(layout)) return compute();
   return checkedBlocks.get(layout, [shapes.x, shapes.weights, limits, attrs], compute);
 }
 
@@ -258,7 +258,7 @@ function offsetUniforms(layout: InvertedResidualLayout): number[] {
     s.bias,
     s.alpha,
   ]);
-  if (knownLayoutId(layout) != null) layoutOffsets.set(layout, offsets);
+  if (isKnownLayout(layout)) layoutOffsets.set(layout, offsets);
   return offsets;
 }
 

@@ -58,13 +58,9 @@ const positiveDims = (layout: InvertedResidualLayout) =>
     (d) => Number.isInteger(d) && d > 0,
   );
 
-/**
- * Layouts known to be well formed and immutable (made here, or deeply frozen
- * ones that passed `checkLayout`), each with a number that names it in keys.
- */
-const validLayouts = new WeakMap<InvertedResidualLayout, number>();
-let layoutCount = 0;
-const remember = (layout: InvertedResidualLayout) => validLayouts.set(layout, layoutCount++);
+/** Layouts known to be well formed and immutable: made here, or deeply frozen ones that passed `checkLayout`. */
+const validLayouts = new WeakSet<InvertedResidualLayout>();
+const remember = (layout: InvertedResidualLayout) => validLayouts.add(layout);
 
 /**
  * Filter sections, row-major with rows padded to 4 floats:
@@ -142,12 +138,12 @@ const deeplyFrozen = (layout: InvertedResidualLayout) =>
   );
 
 /**
- * A number naming `layout` when it is known to be well formed and immutable,
- * so that results computed from it may be remembered under that number;
- * undefined otherwise (check it with `checkLayout` every time).
+ * Whether `layout` is known to be well formed and immutable, so that results
+ * computed from it may be remembered with it; otherwise check it with
+ * `checkLayout` on every use.
  */
-export function knownLayoutId(layout: InvertedResidualLayout): number | undefined {
-  return validLayouts.get(layout);
+export function isKnownLayout(layout: InvertedResidualLayout): boolean {
+  return validLayouts.has(layout);
 }
 
 /**

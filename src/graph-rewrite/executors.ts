@@ -95,13 +95,14 @@ function paddingOf(op: string, node: GraphNode): FusedPadding {
 
 /** The planned tile: the node's `tile_<field>` integer (or boolean) attributes. */
 function tileOf(node: GraphNode): Record<string, number> | undefined {
-  const tile: Record<string, number> = {};
-  for (const [key, value] of Object.entries(node.attrs)) {
+  let tile: Record<string, number> | undefined;
+  for (const key in node.attrs) {
+    const value = node.attrs[key];
     if (key.startsWith('tile_') && (typeof value === 'number' || typeof value === 'boolean')) {
-      tile[key.slice(5)] = value as number;
+      (tile ??= {})[key.slice(5)] = value as number;
     }
   }
-  return Object.keys(tile).length > 0 ? tile : undefined;
+  return tile;
 }
 
 const warned = new Set<string>();

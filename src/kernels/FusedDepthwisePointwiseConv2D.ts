@@ -11,6 +11,7 @@ import { backend_util, KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/
 
 import { DepthwisePointwiseProgram } from './depthwise_pointwise_webgpu';
 import { defaultDwPwTile, dwPwTileFits } from './depthwise_pointwise_tile';
+import { CheckMemo } from './check_cache';
 import {
   asPair,
   checkBindings,
@@ -145,8 +146,29 @@ interface CheckedSite {
   tile: DwPwTile;
 }
 
-/** The legality rules; on success also the geometry and tile the kernel uses. */
+const checkedSites = new CheckMemo<CheckedSite | { reason: string }>();
+
+/**
+ * The legality rules; on success also the geometry and tile the kernel uses.
+ * Remembered per depthwise filter shape (the same array while the filter
+ * tensor lives) and input.
+ */
 function checkSite(
+  shapes: DwPwShapes,
+  attrs: FusedDepthwisePointwiseConv2DAttrs,
+  limits: KernelLimits,
+): CheckedSite | { reason: string } {
+  const compute = () => {
+    const checked = computeSite(shapes, attrs, limits);
+    if ('tile' in checked) Object.freeze(checked.tile);
+    return checked;
+  };
+  const anchor = shapes.dwFilter;
+  if (typeof anchor !== 'object' || anchor === null) return compute();
+  return checkedSites.get(anchor, [shapes, limits, attrs], compute);
+}
+
+function computeSite(
   shapes: DwPwShapes,
   attrs: FusedDepthwisePointwiseConv2DAttrs,
   limits: KernelLimits,

@@ -13,7 +13,14 @@
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { backend_util, KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 
-import { checkLayout, InvertedResidualLayout, PackedStageLayout, roundUp4 } from './inverted_residual_layout';
+import { CheckMemo } from './check_cache';
+import {
+  checkLayout,
+  InvertedResidualLayout,
+  isKnownLayout,
+  PackedStageLayout,
+  roundUp4,
+} from './inverted_residual_layout';
 import { InvertedResidualReduceProgram } from './inverted_residual_reduce_webgpu';
 import {
   defaultIrTile,
@@ -170,7 +177,28 @@ interface CheckedBlock {
   tile: IrTile;
 }
 
+const checkedBlocks = new CheckMemo<CheckedBlock | { reason: string }>();
+
+/**
+ * The legality rules and the geometry and tile the kernel uses, remembered
+ * per packed layout (known, immutable layouts only) and input.
+ */
 function checkBlock(
+  shapes: InvertedResidualShapes,
+  attrs: FusedInvertedResidualAttrs,
+  limits: KernelLimits,
+): CheckedBlock | { reason: string } {
+  const compute = () => {
+    const checked = computeBlock(shapes, attrs, limits);
+    if ('tile' in checked) Object.freeze(checked.tile);
+    return checked;
+  };
+  const { layout } = attrs;
+  if (layout == null || !isKnownLayout(layout)) return compute();
+  return checkedBlocks.get(layout, [shapes.x, shapes.weights, limits, attrs], compute);
+}
+
+function computeBlock(
   shapes: InvertedResidualShapes,
   attrs: FusedInvertedResidualAttrs,
   limits: KernelLimits,
@@ -229,8 +257,18 @@ export function isSupported(
   return 'reason' in checked ? { supported: false, reason: checked.reason } : { supported: true };
 }
 
+const layoutOffsets = new WeakMap<InvertedResidualLayout, number[]>();
+
 function offsetUniforms(layout: InvertedResidualLayout): number[] {
-  return [layout.expand, layout.depthwise, layout.project].flatMap((s) => [s.weights, s.bias, s.alpha]);
+  const known = layoutOffsets.get(layout);
+  if (known != null) return known;
+  const offsets = [layout.expand, layout.depthwise, layout.project].flatMap((s) => [
+    s.weights,
+    s.bias,
+    s.alpha,
+  ]);
+  if (isKnownLayout(layout)) layoutOffsets.set(layout, offsets);
+  return offsets;
 }
 
 /**

@@ -9,6 +9,7 @@
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { backend_util, KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 
+import { CheckMemo } from './check_cache';
 import {
   asPair,
   checkBindings,
@@ -148,8 +149,29 @@ interface CheckedSite {
   tile: PwDwTile;
 }
 
-/** The legality rules; on success also the geometry and tile the kernel uses. */
+const checkedSites = new CheckMemo<CheckedSite | { reason: string }>();
+
+/**
+ * The legality rules; on success also the geometry and tile the kernel uses.
+ * Remembered per depthwise filter shape (the same array while the filter
+ * tensor lives) and input.
+ */
 function checkSite(
+  shapes: PwDwShapes,
+  attrs: FusedPointwiseDepthwiseConv2DAttrs,
+  limits: KernelLimits,
+): CheckedSite | { reason: string } {
+  const compute = () => {
+    const checked = computeSite(shapes, attrs, limits);
+    if ('tile' in checked) Object.freeze(checked.tile);
+    return checked;
+  };
+  const anchor = shapes.dwFilter;
+  if (typeof anchor !== 'object' || anchor === null) return compute();
+  return checkedSites.get(anchor, [shapes, limits, attrs], compute);
+}
+
+function computeSite(
   shapes: PwDwShapes,
   attrs: FusedPointwiseDepthwiseConv2DAttrs,
   limits: KernelLimits,

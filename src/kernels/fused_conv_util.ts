@@ -120,9 +120,17 @@ export function epilogueUniformData(
   ];
 }
 
-/** Limits of a WebGPU device as the kernels read them. */
+const deviceLimits = new WeakMap<object, KernelLimits>();
+
+/**
+ * Limits of a WebGPU device as the kernels read them. A device's
+ * `GPUSupportedLimits` never change (and each read of one is a native call),
+ * so the result for one is made once and frozen.
+ */
 export function kernelLimitsOf(limits: GPUSupportedLimits): KernelLimits {
-  return {
+  const known = deviceLimits.get(limits);
+  if (known != null) return known;
+  const out: KernelLimits = {
     maxComputeWorkgroupStorageSize: limits.maxComputeWorkgroupStorageSize,
     maxComputeInvocationsPerWorkgroup: limits.maxComputeInvocationsPerWorkgroup,
     maxComputeWorkgroupSizeX: limits.maxComputeWorkgroupSizeX,
@@ -130,6 +138,11 @@ export function kernelLimitsOf(limits: GPUSupportedLimits): KernelLimits {
     maxStorageBuffersPerShaderStage: limits.maxStorageBuffersPerShaderStage,
     maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize,
   };
+  // A plain object may be changed by its owner; a device's limits (a host object) may not.
+  if (!Object.isFrozen(limits) && Object.getPrototypeOf(limits) === Object.prototype) return out;
+  Object.freeze(out);
+  deviceLimits.set(limits, out);
+  return out;
 }
 
 export const asPair = (v: number | [number, number] | undefined, fallback: number): [number, number] =>

@@ -10,6 +10,8 @@
  * make padded channels contribute nothing.
  */
 
+import { valueKey } from './check_cache';
+
 export interface PackedStageLayout {
   /** Offsets in floats (multiples of 4); -1 when the stage has no such tensor. */
   weights: number;
@@ -47,13 +49,53 @@ export interface InvertedResidualLayoutSpec {
 
 export const roundUp4 = (v: number): number => Math.ceil(v / 4) * 4;
 
+/** Layouts by their spec's key (bounded: the oldest go first). */
+const layouts = new Map<string, InvertedResidualLayout>();
+const MAX_LAYOUTS = 256;
+
+const positiveDims = (layout: InvertedResidualLayout) =>
+  [layout.inChannels, layout.expandedChannels, layout.outChannels, layout.kernelSize].every(
+    (d) => Number.isInteger(d) && d > 0,
+  );
+
+/** Layouts known to be well formed and immutable: made here, or deeply frozen ones that passed `checkLayout`. */
+const validLayouts = new WeakSet<InvertedResidualLayout>();
+const remember = (layout: InvertedResidualLayout) => validLayouts.add(layout);
+
 /**
  * Filter sections, row-major with rows padded to 4 floats:
  *   expand [roundUp4(Cin)][roundUp4(M)], depthwise [k·k][roundUp4(M)],
  *   project [roundUp4(M)][roundUp4(Cout)];
  * biases [roundUp4(channels)]; PReLU weights flat.
+ *
+ * The layout is deeply frozen, and equal specs give the same object, so the
+ * checks of the kernel and ops can remember their results per layout.
  */
 export function invertedResidualLayout(spec: InvertedResidualLayoutSpec): InvertedResidualLayout {
+  const key = valueKey([
+    spec.inChannels,
+    spec.expandedChannels,
+    spec.outChannels,
+    spec.kernelSize,
+    spec.expandBias,
+    spec.expandAlphaShape,
+    spec.dwBias,
+    spec.dwAlphaShape,
+    spec.projectBias,
+    spec.projectAlphaShape,
+  ]);
+  const known = key == null ? undefined : layouts.get(key);
+  if (known != null) return known;
+  const layout = computeLayout(spec);
+  if (positiveDims(layout)) remember(layout);
+  if (key != null) {
+    if (layouts.size >= MAX_LAYOUTS) layouts.delete(layouts.keys().next().value as string);
+    layouts.set(key, layout);
+  }
+  return layout;
+}
+
+function computeLayout(spec: InvertedResidualLayoutSpec): InvertedResidualLayout {
   const m4 = roundUp4(spec.expandedChannels);
   const out4 = roundUp4(spec.outChannels);
   let size = 0;
@@ -67,16 +109,17 @@ export function invertedResidualLayout(spec: InvertedResidualLayoutSpec): Invert
     channels: number,
     bias: boolean,
     alphaShape: readonly number[] | undefined,
-  ): PackedStageLayout => ({
-    weights: take(weightFloats),
-    bias: bias ? take(channels) : -1,
-    alpha: alphaShape != null ? take(alphaShape.reduce((a, b) => a * b, 1)) : -1,
-    ...(alphaShape != null ? { alphaShape: [...alphaShape] } : {}),
-  });
+  ): PackedStageLayout =>
+    Object.freeze({
+      weights: take(weightFloats),
+      bias: bias ? take(channels) : -1,
+      alpha: alphaShape != null ? take(alphaShape.reduce((a, b) => a * b, 1)) : -1,
+      ...(alphaShape != null ? { alphaShape: Object.freeze([...alphaShape]) as number[] } : {}),
+    });
   const expand = stage(roundUp4(spec.inChannels) * m4, m4, spec.expandBias, spec.expandAlphaShape);
   const depthwise = stage(spec.kernelSize * spec.kernelSize * m4, m4, spec.dwBias, spec.dwAlphaShape);
   const project = stage(m4 * out4, out4, spec.projectBias, spec.projectAlphaShape);
-  return {
+  return Object.freeze({
     inChannels: spec.inChannels,
     expandedChannels: spec.expandedChannels,
     outChannels: spec.outChannels,
@@ -85,13 +128,32 @@ export function invertedResidualLayout(spec: InvertedResidualLayoutSpec): Invert
     depthwise,
     project,
     size,
-  };
+  });
 }
 
-/** Why `layout` is not a well-formed layout (it comes from user attributes), or null. */
+const deeplyFrozen = (layout: InvertedResidualLayout) =>
+  Object.isFrozen(layout) &&
+  [layout.expand, layout.depthwise, layout.project].every(
+    (s) => Object.isFrozen(s) && (s.alphaShape == null || Object.isFrozen(s.alphaShape)),
+  );
+
+/**
+ * Whether `layout` is known to be well formed and immutable, so that results
+ * computed from it may be remembered with it; otherwise check it with
+ * `checkLayout` on every use.
+ */
+export function isKnownLayout(layout: InvertedResidualLayout): boolean {
+  return validLayouts.has(layout);
+}
+
+/**
+ * Why `layout` is not a well-formed layout (it comes from user attributes),
+ * or null. Deeply frozen layouts are checked once.
+ */
 export function checkLayout(layout: InvertedResidualLayout): string | null {
-  const dims = [layout.inChannels, layout.expandedChannels, layout.outChannels, layout.kernelSize];
-  if (!dims.every((d) => Number.isInteger(d) && d > 0)) {
+  if (validLayouts.has(layout)) return null;
+  if (!positiveDims(layout)) {
+    const dims = [layout.inChannels, layout.expandedChannels, layout.outChannels, layout.kernelSize];
     return `invalid packed layout dimensions ${JSON.stringify(dims)}`;
   }
   const expected = invertedResidualLayout({
@@ -106,9 +168,11 @@ export function checkLayout(layout: InvertedResidualLayout): string | null {
     projectBias: layout.project.bias >= 0,
     projectAlphaShape: layout.project.alphaShape,
   });
-  return JSON.stringify(expected) === JSON.stringify(layout)
-    ? null
-    : 'the packed layout does not match its dimensions (pack the weights with packInvertedResidual)';
+  if (JSON.stringify(expected) !== JSON.stringify(layout)) {
+    return 'the packed layout does not match its dimensions (pack the weights with packInvertedResidual)';
+  }
+  if (deeplyFrozen(layout)) remember(layout);
+  return null;
 }
 
 /** A block's weights as plain arrays, flat in their tensors' row-major order. */

@@ -32,14 +32,14 @@ export function backendLimits(): KernelLimits | null {
 }
 
 /** Limits for the shape rules when no WebGPU device is involved. */
-export const UNLIMITED: KernelLimits = {
+export const UNLIMITED: KernelLimits = Object.freeze({
   maxComputeWorkgroupStorageSize: Infinity,
   maxComputeInvocationsPerWorkgroup: Infinity,
   maxComputeWorkgroupSizeX: Infinity,
   maxComputeWorkgroupsPerDimension: Infinity,
   maxStorageBuffersPerShaderStage: Infinity,
   maxStorageBufferBindingSize: Infinity,
-};
+});
 
 export interface FusedOpSpec<A extends { tile?: unknown }> {
   opName: string;
@@ -59,7 +59,7 @@ export function fusedOrStock<A extends { tile?: unknown }>(spec: FusedOpSpec<A>)
   const limits = backendLimits();
   const hasKernel = limits != null && tf.getKernel(spec.kernelName, tf.getBackend()) != null;
   const shapes: Record<string, number[] | undefined> = {};
-  for (const [name, t] of Object.entries(spec.inputs)) shapes[name] = t?.shape;
+  for (const name in spec.inputs) shapes[name] = spec.inputs[name]?.shape;
   // Tiles only matter to the kernel; the stock path checks shapes only.
   const attrs = hasKernel ? spec.attrs : { ...spec.attrs, tile: undefined };
   const support = spec.isSupported(shapes, attrs, hasKernel ? limits : UNLIMITED);
@@ -68,7 +68,10 @@ export function fusedOrStock<A extends { tile?: unknown }>(spec: FusedOpSpec<A>)
   }
   if (hasKernel) {
     const inputs: tf.NamedTensorMap = {};
-    for (const [name, t] of Object.entries(spec.inputs)) if (t != null) inputs[name] = t;
+    for (const name in spec.inputs) {
+      const t = spec.inputs[name];
+      if (t != null) inputs[name] = t;
+    }
     return tf
       .engine()
       .runKernel(spec.kernelName, inputs, spec.attrs as unknown as tf.NamedAttrMap) as tf.Tensor4D;

@@ -4,11 +4,12 @@
  * description (the stock backend keeps only vendor and architecture), which
  * names the device in benchmark reports and keys tuning caches.
  *
- * Programs may bind one extra read-write buffer after tfjs's own bindings
+ * Programs may bind extra read-write buffer ranges after tfjs's own bindings
  * (output, inputs, uniforms): `scratchBuffer()` hands out a persistent,
  * zero-initialised buffer that kernels leave zeroed after every dispatch
  * (the split inverted-residual kernel keeps its counters and partial sums
- * there), and a program that names it in `extraBindings` gets it bound.
+ * there), and a program that lists ranges of it in `extraBindings` gets them
+ * bound.
  */
 
 import { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
@@ -21,9 +22,9 @@ export interface AdapterDescription {
   description: string;
 }
 
-/** A program that binds buffers beyond tfjs's own, in this order, after the uniforms. */
+/** A program that binds buffer ranges beyond tfjs's own, in this order, after the uniforms. */
 export interface ExtraBindingsProgram extends WebGPUProgram {
-  extraBindings?: GPUBuffer[];
+  extraBindings?: GPUBufferBinding[];
 }
 
 type RecordAndSubmit = (this: WebGPUBackend, program: ExtraBindingsProgram, ...rest: unknown[]) => void;
@@ -94,7 +95,7 @@ const stockRecordAndSubmit = (WebGPUBackend.prototype as unknown as { recordAndS
   const createBindGroup = device.createBindGroup;
   device.createBindGroup = (descriptor: GPUBindGroupDescriptor) => {
     const entries = [...(descriptor.entries as GPUBindGroupEntry[])];
-    extra.forEach((buffer) => entries.push({ binding: entries.length, resource: { buffer } }));
+    extra.forEach((resource) => entries.push({ binding: entries.length, resource }));
     return createBindGroup.call(device, { ...descriptor, entries });
   };
   try {

@@ -25,11 +25,10 @@ import { InvertedResidualReduceProgram } from './inverted_residual_reduce_webgpu
 import {
   defaultIrTile,
   irInlineReduce,
-  irScratchWords,
+  irScratchLayout,
   irSplits,
   irTileFits,
 } from './inverted_residual_tile';
-import { BYTES_PER_FLOAT } from './depthwise_pointwise_tile';
 import { WebGPUFusedBackend } from '../backend/webgpu_fused_backend';
 import { InvertedResidualProgram } from './inverted_residual_webgpu';
 import {
@@ -273,8 +272,8 @@ function offsetUniforms(layout: InvertedResidualLayout): number[] {
 
 /**
  * The split reduction the kernel can run: inline needs the fused backend's
- * scratch buffer (a stock backend the kernel was copied onto has none) and a
- * scratch that fits one storage binding; otherwise a reduce pass.
+ * scratch buffer (a stock backend the kernel was copied onto has none) and
+ * a scratch that fits one storage binding; otherwise a reduce pass.
  */
 function withReduceMode(
   tile: IrTile,
@@ -283,8 +282,8 @@ function withReduceMode(
   limits: KernelLimits,
 ): IrTile {
   if (!irInlineReduce(tile)) return tile;
-  const bytes = irScratchWords(problem, tile) * BYTES_PER_FLOAT;
-  const fits = bytes <= limits.maxStorageBufferBindingSize;
+  const { countersBytes, slotsBytes } = irScratchLayout(problem, tile);
+  const fits = countersBytes + slotsBytes <= limits.maxStorageBufferBindingSize;
   return backend instanceof WebGPUFusedBackend && fits ? tile : { ...tile, reduce: 'pass' };
 }
 
@@ -330,8 +329,11 @@ export function fusedInvertedResidual(args: {
     maxWorkgroupsPerDimension: limits.maxComputeWorkgroupsPerDimension,
   });
   if (irInlineReduce(tile)) {
+    const { countersBytes, slotsBytes } = irScratchLayout(problem, tile);
+    const buffer = (backend as WebGPUFusedBackend).scratchBuffer(countersBytes + slotsBytes);
     program.extraBindings = [
-      (backend as WebGPUFusedBackend).scratchBuffer(irScratchWords(problem, tile) * BYTES_PER_FLOAT),
+      { buffer, offset: 0, size: countersBytes },
+      { buffer, offset: countersBytes, size: slotsBytes },
     ];
   }
   const blockOut = backend.runWebGPUProgram(program, [inputs.x, inputs.weights], 'float32', uniforms);

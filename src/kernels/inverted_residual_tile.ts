@@ -90,20 +90,36 @@ export function irWorkgroupCount(problem: IrProblem, tile: IrTile): number {
   );
 }
 
+/** vec4s of one inline-reduction slot: every invocation's accumulators, padded to whole 128-byte lines. */
+export const irSlotVec4s = (tile: IrTile): number =>
+  roundUp(irInvocations(tile) * tile.threadPixels * (tile.threadFilters / 4), 8);
+
+/** Bytes of the inline reduction's two scratch regions: counters, then partial-sum slots. */
+export interface IrScratchLayout {
+  /** [outputBlocks][groups + 1] u32 counters, padded to a 256-byte binding offset. */
+  countersBytes: number;
+  /** [outputBlocks][splits + groups] slots of `slotVec4s` vec4s. */
+  slotsBytes: number;
+  /** One slot: a workgroup's partial projection, [accumulator][invocation] vec4s, padded to 128-byte lines. */
+  slotVec4s: number;
+}
+
 /**
- * Scratch the inline reduction needs, in 4-byte words: per output block (one
- * per image × spatial tile × filter block) a counter per reduction group plus
- * one for the groups, then a slot per split and per group, each holding one
- * workgroup's partial projection.
+ * Scratch the inline reduction needs: per output block (one per image ×
+ * spatial tile × filter block) a counter per reduction group plus one for the
+ * groups, and a slot per split and per group.
  */
-export function irScratchWords(problem: IrProblem, tile: IrTile): number {
-  if (!irInlineReduce(tile)) return 0;
+export function irScratchLayout(problem: IrProblem, tile: IrTile): IrScratchLayout {
   const splits = irSplits(tile);
   const groups = Math.ceil(splits / irReduceGroupSize(splits));
   const outputBlocks =
     problem.batch * irSpatialTiles(problem, tile) * Math.ceil(problem.outChannels / tile.filters);
-  const slotWords = irPixelThreads(tile) * tile.threadPixels * tile.filters;
-  return roundUp(outputBlocks * (groups + 1), 4) + outputBlocks * (splits + groups) * slotWords;
+  const slotVec4s = irSlotVec4s(tile);
+  return {
+    countersBytes: roundUp(outputBlocks * (groups + 1) * 4, 256),
+    slotsBytes: outputBlocks * (splits + groups) * slotVec4s * 16,
+    slotVec4s,
+  };
 }
 
 const isPositiveInt = (v: number) => Number.isInteger(v) && v > 0;

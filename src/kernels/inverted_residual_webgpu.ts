@@ -21,12 +21,12 @@
  * 3 read them from there instead of from global memory.
  * With one split the projection epilogue and the residual follow and the
  * block is stored. With `splits` > 1 workgroups take interleaved chunks, and
- *   - inline (default): each stores its partial projection in the backend's
- *     scratch buffer and counts itself in; the last workgroup of each group
- *     of splits adds the group's partials in split order, the last of those
- *     adds the group sums and finishes the block. Slots are read with atomic
- *     loads and zeroed after use, counters reset, so the scratch is clean for
- *     the next dispatch; results do not depend on scheduling;
+ *   - inline: each stores its partial projection in a slot of the backend's
+ *     scratch buffer and counts itself in on an atomic counter; the last
+ *     workgroup of each group of splits adds the group's partials in split
+ *     order, the last of those adds the group sums and finishes the block.
+ *     Slots are zeroed after use and counters reset, so the scratch is clean
+ *     for the next dispatch; results do not depend on scheduling;
  *   - 'pass': raw partial sums [splits·N, Ho, Wo, roundUp4(Cout)] are stored
  *     for InvertedResidualReduceProgram to add up and finish.
  *
@@ -44,6 +44,7 @@ import {
   irInlineReduce,
   irPixelThreads,
   irReduceGroupSize,
+  irSlotVec4s,
   irSplits,
 } from './inverted_residual_tile';
 import { IrTile } from './types';
@@ -109,46 +110,24 @@ export function finishSnippet(residual: boolean, outAligned: boolean): string {
 
 /** Bits stored in a filled slot: the value's bits XOR a signalling-NaN pattern no arithmetic produces, never 0. */
 const SLOT_MARK = '0x7fbadbadu';
-/**
- * Atomic reloads an invocation may spend, over all its slots, waiting for
- * counted-in partials to become visible; a slot still empty after that reads
- * as NaN (a visible failure, never a silently wrong value).
- */
-const SLOT_WAIT_LOADS = 1 << 16;
 
-function inlineReduceDeclarations(binding: number, stride: number): string {
+function inlineReduceDeclarations(binding: number): string {
   return `
-  @group(0) @binding(${binding}) var<storage, read_write> scratch : array<atomic<u32>>;
+  @group(0) @binding(${binding}) var<storage, read_write> counters : array<atomic<u32>>;
+  @group(0) @binding(${binding + 1}) var<storage, read_write> slots : array<vec4<u32>>;
   var<workgroup> lastOfGroup : i32;
   var<workgroup> lastOfAll : i32;
-  var<private> waitBudget : i32 = ${SLOT_WAIT_LOADS};
 
-  fn putSlots(at : i32, value : vec4<f32>) {
-    let bits = bitcast<vec4<u32>>(value) ^ vec4<u32>(${SLOT_MARK});
-    atomicStore(&scratch[at], bits.x);
-    atomicStore(&scratch[at + ${stride}], bits.y);
-    atomicStore(&scratch[at + ${2 * stride}], bits.z);
-    atomicStore(&scratch[at + ${3 * stride}], bits.w);
+  fn putSlot(at : i32, value : vec4<f32>) {
+    slots[at] = bitcast<vec4<u32>>(value) ^ vec4<u32>(${SLOT_MARK});
   }
 
-  fn loadSlots(at : i32) -> vec4<u32> {
-    return vec4<u32>(
-      atomicLoad(&scratch[at]),
-      atomicLoad(&scratch[at + ${stride}]),
-      atomicLoad(&scratch[at + ${2 * stride}]),
-      atomicLoad(&scratch[at + ${3 * stride}]));
-  }
-
-  // The partials loaded from the slot words of one vec4, which it zeroes. Every writer
-  // stores before it counts in, so a wait only covers a store still on its way.
-  fn takeSlots(at : i32, loaded : vec4<u32>) -> vec4<f32> {
-    var bits = loaded;
-    for (var e = 0; e < 4; e++) {
-      for (; waitBudget > 0 && bits[e] == 0u; waitBudget--) {
-        bits[e] = atomicLoad(&scratch[at + e * ${stride}]);
-      }
-      atomicStore(&scratch[at + e * ${stride}], 0u);
-    }
+  // Takes a partial and zeroes its slot. A slot whose store had not reached
+  // this workgroup would still hold 0 and read as NaN: a late partial can
+  // never pass for a value.
+  fn takeSlot(at : i32) -> vec4<f32> {
+    let bits = slots[at];
+    slots[at] = vec4<u32>(0u);
     return bitcast<vec4<f32>>(bits ^ vec4<u32>(${SLOT_MARK}));
   }`;
 }
@@ -168,8 +147,8 @@ export class InvertedResidualProgram implements WebGPUProgram {
   private readonly outAligned: boolean;
   private readonly splits: number;
   private readonly inline: boolean;
-  /** The scratch buffer of the inline reduction, bound after the uniforms. */
-  extraBindings?: GPUBuffer[];
+  /** The inline reduction's counters and slots (two ranges of the backend's scratch), bound after the uniforms. */
+  extraBindings?: GPUBufferBinding[];
 
   constructor(config: InvertedResidualConfig) {
     this.config = config;
@@ -242,7 +221,7 @@ export class InvertedResidualProgram implements WebGPUProgram {
   ${stageEpilogue('dw', epilogues.dw, 'uniforms.expandedChannels', true, 'w')}
   ${partials ? '' : stageEpilogue('project', epilogues.project, 'uniforms.outChannels', true, 'w')}
   ${partials ? '' : finishSnippet(residual, this.outAligned)}
-  ${this.inline ? inlineReduceDeclarations(this.variableNames.length + 2, wg) : ''}
+  ${this.inline ? inlineReduceDeclarations(this.variableNames.length + 2) : ''}
 
   fn main() {
     let inH = uniforms.xShape.y;
@@ -457,41 +436,35 @@ export class InvertedResidualProgram implements WebGPUProgram {
   }
 
   /**
-   * Step 4 with the inline reduction. Scratch layout (words): counters
-   * [outputBlocks][groups + 1], then slots [outputBlocks][splits + groups]
-   * [slotWords]; a slot is [accumulator][component][invocation].
+   * Step 4 with the inline reduction (scratch layout: irScratchLayout).
    */
   private inlineReduceSnippet(): string {
     const { tile } = this.config;
-    const { tileH, tileW, filters, threadPixels, threadFilters } = tile;
+    const { tileH, tileW, threadPixels, threadFilters } = tile;
     const pixelThreads = irPixelThreads(tile);
     const filterVecs = threadFilters / 4;
     const splits = this.splits;
     const groupSize = irReduceGroupSize(splits);
     const groups = Math.ceil(splits / groupSize);
     const wg = this.workgroupSize[0];
-    const slotWords = pixelThreads * threadPixels * filters;
-    // Visits this invocation's accumulators; `at` is the offset of the accumulator's first
-    // word in a slot, its words `wg` apart, so each atomic of a warp touches one line.
+    const slotVec4s = irSlotVec4s(tile);
+    // Visits this invocation's accumulators; `at` is the accumulator's vec4 in a
+    // slot, [accumulator][invocation], so a warp's stores and loads are contiguous.
     const eachAccumulator = (body: string) => `
       for (var i = 0; i < ${threadPixels}; i++) {
         for (var j = 0; j < ${filterVecs}; j++) {
-          let at = (i * ${filterVecs} + j) * ${4 * wg} + tid;
+          let at = (i * ${filterVecs} + j) * ${wg} + tid;
           ${body}
         }
       }`;
-    // Split order, so the sum does not depend on scheduling; each slot's loads
-    // are all issued before any is used (one memory round trip per slot).
-    const accumulators = threadPixels * filterVecs;
+    // In split order, so the sum does not depend on scheduling.
     const sumSlots = (first: string, end: string) => `
-      for (var a = 0; a < ${accumulators}; a++) {
+      for (var a = 0; a < ${threadPixels * filterVecs}; a++) {
         acc[a] = vec4<f32>(0.0);
       }
       for (var s = ${first}; s < ${end}; s++) {
-        let slot = blockSlots + s * ${slotWords};
-        var loaded : array<vec4<u32>, ${accumulators}>;
-        ${eachAccumulator(`loaded[i * ${filterVecs} + j] = loadSlots(slot + at);`)}
-        ${eachAccumulator(`acc[i * ${filterVecs} + j] += takeSlots(slot + at, loaded[i * ${filterVecs} + j]);`)}
+        let slot = blockSlots + s * ${slotVec4s};
+        ${eachAccumulator(`acc[i * ${filterVecs} + j] += takeSlot(slot + at);`)}
       }`;
     const finishAll = `
       for (var i = 0; i < ${threadPixels}; i++) {
@@ -508,21 +481,21 @@ export class InvertedResidualProgram implements WebGPUProgram {
         }
       }`;
     return `
-    // 4. Inline reduction of the splits.
+    // 4. Inline reduction of the splits: store this split's partial, count in;
+    // the last of a group adds the group up, the last group finishes the block.
     let tilesH = (outH + ${tileH - 1}) / ${tileH};
-    let outputBlocks = batches * filterBlocks * tilesH * tilesW;
     let block = (batch * filterBlocks + z % filterBlocks) * tilesH * tilesW + spatialTile;
-    let counters = block * ${groups + 1};
-    let blockSlots = (outputBlocks * ${groups + 1} + 3) / 4 * 4 + block * ${(splits + groups) * slotWords};
+    let blockCounters = block * ${groups + 1};
+    let blockSlots = block * ${(splits + groups) * slotVec4s};
     let group = split / ${groupSize};
     let groupEnd = min(group * ${groupSize} + ${groupSize}, ${splits});
-    ${eachAccumulator(`putSlots(blockSlots + split * ${slotWords} + at, acc[i * ${filterVecs} + j]);`)}
+    ${eachAccumulator(`putSlot(blockSlots + split * ${slotVec4s} + at, acc[i * ${filterVecs} + j]);`)}
     storageBarrier();
     if (tid == 0) {
-      let arrived = atomicAdd(&scratch[counters + group], 1u) + 1u;
+      let arrived = atomicAdd(&counters[blockCounters + group], 1u) + 1u;
       let last = arrived == u32(groupEnd - group * ${groupSize});
       if (last) {
-        atomicStore(&scratch[counters + group], 0u);
+        atomicStore(&counters[blockCounters + group], 0u);
       }
       lastOfGroup = select(0, 1, last);
     }
@@ -531,13 +504,13 @@ export class InvertedResidualProgram implements WebGPUProgram {
       ${
         groups === 1
           ? finishAll
-          : `${eachAccumulator(`putSlots(blockSlots + (${splits} + group) * ${slotWords} + at, acc[i * ${filterVecs} + j]);`)}
+          : `${eachAccumulator(`putSlot(blockSlots + (${splits} + group) * ${slotVec4s} + at, acc[i * ${filterVecs} + j]);`)}
       storageBarrier();
       if (tid == 0) {
-        let arrived = atomicAdd(&scratch[counters + ${groups}], 1u) + 1u;
+        let arrived = atomicAdd(&counters[blockCounters + ${groups}], 1u) + 1u;
         let last = arrived == ${groups}u;
         if (last) {
-          atomicStore(&scratch[counters + ${groups}], 0u);
+          atomicStore(&counters[blockCounters + ${groups}], 0u);
         }
         lastOfAll = select(0, 1, last);
       }

@@ -22,13 +22,14 @@ export const irSplits = (tile: IrTile): number => tile.splits ?? 1;
 export const irExpandVecs = (tile: IrTile): number => tile.expandVecs ?? 1;
 
 /**
- * Splits up to which the inline reduction is the default. On an H100 it beat
- * the reduce pass at 5 splits (56² blocks, batch 1: 1.55× vs 1.37× stock) and
- * lost from 9 up (28² to 7² blocks: 0.4–0.8× vs 1.3–1.7×), where few
- * workgroups add many partials at the end of the dispatch
- * (bench/results/blocks-2026-11-26-h100-v5-*).
+ * Splits up to which an explicit tile without `reduce` adds its partial sums
+ * inline. On an H100 (bench/results/blocks-2026-11-26-h100-v6.json) the
+ * inline reduction took 10–15 % less GPU time than the reduce pass at 5 and
+ * 9 splits and 0–20 % more from 17 up, where few workgroups add many
+ * partials at the end of the dispatch; the default tiles also choose it at
+ * batch 1, where a dispatch costs more host time than the difference.
  */
-export const INLINE_REDUCE_MAX_SPLITS = 8;
+export const INLINE_REDUCE_MAX_SPLITS = 16;
 
 /** Whether split partial sums are added up inside the block dispatch (no second pass). */
 export function irInlineReduce(tile: IrTile): boolean {
@@ -186,8 +187,9 @@ const TARGET_WORKGROUPS = 264;
  * 8×8 above, and on maps up to 14² one chunk per workgroup (the expanded
  * channels split as far as they go); from batch 8 7×14 / 8×8 blocks and as
  * many splits as it takes to fill the GPU; staged weights and the fewest
- * pixels per invocation that keep 256 invocations. Shrunk until it fits the
- * device.
+ * pixels per invocation that keep 256 invocations; split partial sums added
+ * up inline at batch 1 and up to 16 splits, by a reduce pass otherwise.
+ * Shrunk until it fits the device.
  */
 export function defaultIrTile(problem: IrProblem, limits: KernelLimits): IrTile {
   const geometry = irGeometry(problem);
@@ -241,6 +243,9 @@ export function defaultIrTile(problem: IrProblem, limits: KernelLimits): IrTile 
   // At batch 1 on small maps one chunk per workgroup measured best (the partial sums are small).
   const wanted = batch1 && small ? maxSplits : Math.round(TARGET_WORKGROUPS / blocks);
   const splits = Math.min(maxSplits, 64, Math.max(1, wanted));
-  if (splits > 1) tile.splits = splits;
+  if (splits > 1) {
+    tile.splits = splits;
+    tile.reduce = batch1 || splits <= INLINE_REDUCE_MAX_SPLITS ? 'inline' : 'pass';
+  }
   return tile;
 }

@@ -28,6 +28,11 @@ export interface ExtraBindingsProgram extends WebGPUProgram {
 }
 
 type RecordAndSubmit = (this: WebGPUBackend, program: ExtraBindingsProgram, ...rest: unknown[]) => void;
+type FusedRecordAndSubmit = (
+  this: WebGPUFusedBackend,
+  program: ExtraBindingsProgram,
+  ...rest: unknown[]
+) => void;
 
 export class WebGPUFusedBackend extends WebGPUBackend {
   readonly adapterDescription: AdapterDescription;
@@ -35,8 +40,20 @@ export class WebGPUFusedBackend extends WebGPUBackend {
   /** Outgrown scratch buffers: commands not yet submitted may still use them. */
   private retiredScratch: GPUBuffer[] = [];
 
+  /** Set only while tfjs records a program that has extra bindings. */
+  pendingExtraBindings: GPUBufferBinding[] | null = null;
+
   constructor(device: GPUDevice, adapterInfo?: GPUAdapterInfo) {
     super(device, adapterInfo);
+    // Installed once (not per call), so the device object keeps one shape.
+    const createBindGroup = device.createBindGroup.bind(device);
+    device.createBindGroup = (descriptor: GPUBindGroupDescriptor) => {
+      const extra = this.pendingExtraBindings;
+      if (extra == null) return createBindGroup(descriptor);
+      const entries = [...(descriptor.entries as GPUBindGroupEntry[])];
+      extra.forEach((resource) => entries.push({ binding: entries.length, resource }));
+      return createBindGroup({ ...descriptor, entries });
+    };
     const info = (adapterInfo ?? {}) as Partial<Record<keyof AdapterDescription, string>>;
     this.adapterDescription = {
       vendor: info.vendor ?? '',
@@ -77,30 +94,22 @@ export class WebGPUFusedBackend extends WebGPUBackend {
 }
 
 // tfjs builds the bind group inside its private recordAndSubmit from the
-// output, the inputs and the uniforms. For a program with extra bindings the
-// device's createBindGroup is shadowed for that one call to append them.
+// output, the inputs and the uniforms; a program's extra bindings are handed
+// to the device's createBindGroup wrapper (installed once per backend) for
+// the duration of that call.
 const stockRecordAndSubmit = (WebGPUBackend.prototype as unknown as { recordAndSubmit: RecordAndSubmit })
   .recordAndSubmit;
-(WebGPUFusedBackend.prototype as unknown as { recordAndSubmit: RecordAndSubmit }).recordAndSubmit = function (
-  this: WebGPUBackend,
-  program: ExtraBindingsProgram,
-  ...rest: unknown[]
-) {
-  const extra = program.extraBindings;
-  if (extra == null || extra.length === 0) {
-    stockRecordAndSubmit.call(this, program, ...rest);
-    return;
-  }
-  const device = this.device;
-  const createBindGroup = device.createBindGroup;
-  device.createBindGroup = (descriptor: GPUBindGroupDescriptor) => {
-    const entries = [...(descriptor.entries as GPUBindGroupEntry[])];
-    extra.forEach((resource) => entries.push({ binding: entries.length, resource }));
-    return createBindGroup.call(device, { ...descriptor, entries });
+(WebGPUFusedBackend.prototype as unknown as { recordAndSubmit: FusedRecordAndSubmit }).recordAndSubmit =
+  function (this: WebGPUFusedBackend, program: ExtraBindingsProgram, ...rest: unknown[]) {
+    const extra = program.extraBindings;
+    if (extra == null || extra.length === 0) {
+      stockRecordAndSubmit.call(this, program, ...rest);
+      return;
+    }
+    this.pendingExtraBindings = extra;
+    try {
+      stockRecordAndSubmit.call(this, program, ...rest);
+    } finally {
+      this.pendingExtraBindings = null;
+    }
   };
-  try {
-    stockRecordAndSubmit.call(this, program, ...rest);
-  } finally {
-    device.createBindGroup = createBindGroup;
-  }
-};

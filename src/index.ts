@@ -64,6 +64,7 @@ export {
   explainFusion,
   fuseGraphModelArtifacts,
   loadGraphModel,
+  precompile,
   registerFusedOps,
 } from './graph-rewrite';
 export type {

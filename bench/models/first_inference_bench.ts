@@ -92,7 +92,7 @@ async function coldRun(dir: string, shape: number[], data: Float32Array, variant
   if (fused) {
     const profile = deviceProfileFromLimits(backend.device.limits, {}, H100_LIKE_PROFILE);
     const m = await loadGraphModel(fileHandler(dir), { plan: PLAN, profile, inputShape: shape });
-    fusedSites = m.fusion.counts.dwpw.fused + m.fusion.counts.pwdw.fused;
+    fusedSites = m.fusion.counts.dwpw.fused + m.fusion.counts.pwdw.fused + m.fusion.counts.pwdwpw.fused;
     model = m;
   } else {
     model = await tfLoadGraphModel(fileHandler(dir));

@@ -5,6 +5,7 @@
  */
 
 export { loadGraphModel, defaultProfile } from './load';
+export { precompile } from './precompile';
 export type { FusedGraphModel, FusedLoadOptions } from './load';
 export { fuseGraphModelArtifacts } from './fuse';
 export type { FuseOptions, FuseResult } from './fuse';

@@ -11,9 +11,18 @@ import { CONSERVATIVE_PROFILE, DeviceProfile, deviceProfileFromLimits } from '..
 import { backendLimits } from '../ops/op_util';
 import { registerFusedOps } from './executors';
 import { FuseOptions, fuseGraphModelArtifacts } from './fuse';
+import { precompile } from './precompile';
 import { FusionReport } from './report';
 
-export interface FusedLoadOptions extends tf.io.LoadOptions, FuseOptions {}
+export interface FusedLoadOptions extends tf.io.LoadOptions, FuseOptions {
+  /**
+   * Compile the model's WebGPU pipelines in parallel (and upload its
+   * weights) while loading, so the first inference runs without shader
+   * compiles: `true` for the declared input shape (dynamic dimensions 1),
+   * or one shape per input. Nothing happens on non-WebGPU backends.
+   */
+  precompile?: boolean | number[][];
+}
 
 /** A GraphModel whose graph runs the chosen sites fused; `fusion` says which and why. */
 export type FusedGraphModel = GraphModel & { readonly fusion: FusionReport };
@@ -71,15 +80,26 @@ function withRewrite(
  * Loads a graph model like `tf.loadGraphModel(url | IOHandler, options)` and
  * rewrites its DW→PW / PW→DW sites into fused ops before tfjs parses it.
  * `options` takes tfjs's LoadOptions plus `plan`, `profile`, `inputShape`
- * and `keep` (see FuseOptions). Registers the fused ops first. Set the
- * backend before loading: weights become tensors of the current backend.
+ * and `keep` (see FuseOptions), and `precompile`. Registers the fused ops
+ * first. Set the backend before loading: weights become tensors of the
+ * current backend.
  */
 export async function loadGraphModel(
   modelUrl: string | tf.io.IOHandler,
   options: FusedLoadOptions = {},
 ): Promise<FusedGraphModel> {
   registerFusedOps();
-  const { plan, profile, inputShape, keep, measured, tiles, blocks, ...loadOptions } = options;
+  const {
+    plan,
+    profile,
+    inputShape,
+    keep,
+    measured,
+    tiles,
+    blocks,
+    precompile: warm,
+    ...loadOptions
+  } = options;
   const fuseOptions: FuseOptions = {
     plan,
     profile: profile ?? defaultProfile(),
@@ -109,5 +129,6 @@ export async function loadGraphModel(
   }
   if (report == null) throw new Error('loadGraphModel: the model was loaded without the rewrite');
   Object.defineProperty(model, 'fusion', { value: report, enumerable: true });
+  if (warm) await precompile(model, warm === true ? undefined : warm);
   return model as FusedGraphModel;
 }

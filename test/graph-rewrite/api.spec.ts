@@ -7,11 +7,13 @@ import {
   FUSED_PW_DW_OP,
   fuseGraphModelArtifacts,
   loadGraphModel,
+  precompile,
 } from '../../src/graph-rewrite';
 import { GraphIndex } from '../../src/graph-rewrite/graph_index';
 import { attrString, GraphJson, NodeJson } from '../../src/graph-rewrite/model_json';
 import { ShapeInference } from '../../src/graph-rewrite/shapes';
 import { WeightTable } from '../../src/graph-rewrite/weights';
+import { expectAllClose } from '../helpers/compare';
 import { describeFused, describePure } from '../helpers/describe';
 import { ModelBuilder, smoothImage } from './model_builder';
 import { positivePatterns } from './patterns';
@@ -300,6 +302,41 @@ describeFused('graph load: loadGraphModel from a URL, memory use', () => {
       expect(tf.engine().backend.numDataIds()).toBe(dataBefore);
     });
   }
+});
+
+describeFused('graph load: precompile', () => {
+  it('compiles the pipelines at load, so the first inference compiles nothing; results and memory unchanged', async () => {
+    const input = { shape: [1, 9, 9, 8], values: smoothImage([1, 9, 9, 8]) };
+    const artifacts = block();
+    const backend = tf.backend() as unknown as { pipelineCache: Record<string, unknown> };
+    const tensorsBefore = tf.memory().numTensors;
+    const warm = await loadGraphModel(tf.io.fromMemory(artifacts), {
+      plan: 'all',
+      blocks: 'all',
+      precompile: true,
+    });
+    const plain = await loadGraphModel(tf.io.fromMemory(artifacts), { plan: 'all', blocks: 'all' });
+    try {
+      expect(warm.fusion.counts.pwdwpw.fused).toBe(1);
+      expect(tf.env().getBool('WEBGPU_ENGINE_COMPILE_ONLY')).toBe(false);
+      const keysAfterLoad = Object.keys(backend.pipelineCache).length;
+      const outputs: Float32Array[] = [];
+      for (const model of [warm, plain]) {
+        const x = tf.tensor(input.values, input.shape);
+        const y = model.execute(x) as tf.Tensor;
+        outputs.push((await y.data()) as Float32Array);
+        if (model === warm) expect(Object.keys(backend.pipelineCache).length).toBe(keysAfterLoad);
+        tf.dispose([x, y]);
+      }
+      expectAllClose(outputs[0], outputs[1], { atol: 0, rtol: 0 }, 'precompiled vs plain');
+      // Shapes for the dynamic dimensions must match each input's rank.
+      await expectAsync(precompile(warm, [[1, 9, 9]])).toBeRejectedWithError(/rank/);
+    } finally {
+      plain.dispose();
+      warm.dispose();
+    }
+    expect(tf.memory().numTensors).toBe(tensorsBefore);
+  });
 });
 
 describePure('graph shapes: static propagation', () => {

@@ -51,7 +51,9 @@ const RUNS = Number(args.runs ?? 50);
 const GPU_ROUNDS = Number(args['gpu-rounds'] ?? 20);
 const COLD = Number(args.cold ?? 2);
 const RUNTIMES = ['ort', 'stock', 'fused'] as const;
-type Runtime = (typeof RUNTIMES)[number];
+/** Cold runs also time the fused model loaded with `precompile` (parallel compiles during the load). */
+const COLD_RUNTIMES = [...RUNTIMES, 'fused-precompile'] as const;
+type ColdRuntime = (typeof COLD_RUNTIMES)[number];
 const ORT_EP = { name: 'webgpu' };
 const CHILD_TAG = 'PEER_CHILD_RESULT ';
 
@@ -106,17 +108,20 @@ async function readOutputs(ys: tf.Tensor | tf.Tensor[]): Promise<Float32Array[]>
   return data;
 }
 
-async function fusedModel(artifacts: tf.io.ModelArtifacts, shape: number[]) {
+async function fusedModel(artifacts: tf.io.ModelArtifacts, shape: number[], precompile = false) {
   const limits = kernelLimitsOf((tf.backend() as unknown as { device: GPUDevice }).device.limits);
   const profile = deviceProfileFromLimits(limits, {}, H100_LIKE_PROFILE);
-  return loadGraphModel({ load: async () => artifacts }, { plan: 'auto', profile, inputShape: shape });
+  return loadGraphModel(
+    { load: async () => artifacts },
+    { plan: 'auto', profile, inputShape: shape, ...(precompile ? { precompile: [shape] } : {}) },
+  );
 }
 
 // --- cold first inference (child process) --------------------------------------------------------
 
 /** Child mode: one runtime, one model, one batch, from a fresh process; prints one JSON line. */
 async function child() {
-  const runtime = args.child as Runtime;
+  const runtime = args.child as ColdRuntime;
   const model = args.model;
   const batch = Number(args.batch);
   const artifacts = withDynamicBatch(artifactsFromDir(`models/${model}`));
@@ -145,7 +150,7 @@ async function child() {
     const m =
       runtime === 'stock'
         ? await tfLoadGraphModel({ load: async () => artifacts })
-        : await fusedModel(artifacts, shape);
+        : await fusedModel(artifacts, shape, runtime === 'fused-precompile');
     const t2 = performance.now();
     loadMs = t2 - t1;
     const x = tf.tensor(data, shape);
@@ -170,7 +175,7 @@ interface ColdResult {
   firstResultSinceStartMs: number;
 }
 
-function coldRun(runtime: Runtime, p: Prepared, batch: number): ColdResult | { error: string } {
+function coldRun(runtime: ColdRuntime, p: Prepared, batch: number): ColdResult | { error: string } {
   const argv = [
     process.argv[1],
     '--child',
@@ -426,7 +431,7 @@ async function measure(ort: Ort, p: Prepared, batch: number) {
 // --- report ----------------------------------------------------------------------------------------
 
 type Result = Awaited<ReturnType<typeof measure>>;
-type Cold = Record<string, Record<Runtime, { median: ColdResult | null; errors: string[] }>>;
+type Cold = Record<string, Record<ColdRuntime, { median: ColdResult | null; errors: string[] }>>;
 
 function markdown(device: string, date: string, ortVersion: string, results: Result[], cold: Cold): string {
   const f = (x: number | undefined | null, d = 2) => (x == null || !Number.isFinite(x) ? '–' : x.toFixed(d));
@@ -449,6 +454,15 @@ function markdown(device: string, date: string, ortVersion: string, results: Res
         `| ${r.model} | ${r.batch} | ${rt} | ${f(r.wallMs[`${rt} resident`]?.median)} | ` +
           `${f(r.wallMs[`${rt} upload`]?.median)} | ${f(r.gpuMs[rt]?.median, 3)} | ${r.dispatches[rt] ?? '–'} | ` +
           `${c ? `${f(c.loadMs + c.firstRunMs, 0)} (${f(c.loadMs, 0)} + ${f(c.firstRunMs, 0)})` : '–'} | ${agree} |`,
+      );
+    }
+  }
+  for (const r of results) {
+    const c = cold[`${r.model}/${r.batch}`]?.['fused-precompile']?.median;
+    if (c) {
+      lines.push(
+        `| ${r.model} | ${r.batch} | fused, precompile | – | – | – | – | ` +
+          `${f(c.loadMs + c.firstRunMs, 0)} (${f(c.loadMs, 0)} + ${f(c.firstRunMs, 0)}) | – |`,
       );
     }
   }
@@ -491,7 +505,7 @@ async function main() {
     for (const p of prepared) {
       const key = `${p.model}/${batch}`;
       cold[key] = {} as Cold[string];
-      for (const rt of RUNTIMES) {
+      for (const rt of COLD_RUNTIMES) {
         const runs = Array.from({ length: COLD }, () => coldRun(rt, p, batch));
         const ok = runs.filter((r): r is ColdResult => !('error' in r));
         const pick = (k: keyof ColdResult) => median(ok.map((r) => r[k]));

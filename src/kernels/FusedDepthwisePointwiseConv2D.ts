@@ -11,7 +11,7 @@ import { backend_util, KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/
 
 import { DepthwisePointwiseProgram } from './depthwise_pointwise_webgpu';
 import { defaultDwPwTile, dwPwTileFits } from './depthwise_pointwise_tile';
-import { CheckMemo } from './check_cache';
+import { CheckMemo, rememberCheck } from './check_cache';
 import {
   asPair,
   checkBindings,
@@ -158,14 +158,9 @@ function checkSite(
   attrs: FusedDepthwisePointwiseConv2DAttrs,
   limits: KernelLimits,
 ): CheckedSite | { reason: string } {
-  const compute = () => {
-    const checked = computeSite(shapes, attrs, limits);
-    if ('tile' in checked) Object.freeze(checked.tile);
-    return checked;
-  };
-  const anchor = shapes.dwFilter;
-  if (typeof anchor !== 'object' || anchor === null) return compute();
-  return checkedSites.get(anchor, [shapes, limits, attrs], compute);
+  return rememberCheck(checkedSites, shapes.dwFilter, [shapes, limits, attrs], () =>
+    computeSite(shapes, attrs, limits),
+  );
 }
 
 function computeSite(

@@ -13,7 +13,7 @@
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { backend_util, KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 
-import { CheckMemo } from './check_cache';
+import { CheckMemo, rememberCheck } from './check_cache';
 import {
   checkLayout,
   InvertedResidualLayout,
@@ -187,14 +187,11 @@ function checkBlock(
   attrs: FusedInvertedResidualAttrs,
   limits: KernelLimits,
 ): CheckedBlock | { reason: string } {
-  const compute = () => {
-    const checked = computeBlock(shapes, attrs, limits);
-    if ('tile' in checked) Object.freeze(checked.tile);
-    return checked;
-  };
   const { layout } = attrs;
-  if (layout == null || !isKnownLayout(layout)) return compute();
-  return checkedBlocks.get(layout, [shapes.x, shapes.weights, limits, attrs], compute);
+  const anchor = layout != null && isKnownLayout(layout) ? layout : null;
+  return rememberCheck(checkedBlocks, anchor, [shapes.x, shapes.weights, limits, attrs], () =>
+    computeBlock(shapes, attrs, limits),
+  );
 }
 
 function computeBlock(

@@ -9,7 +9,7 @@
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { backend_util, KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 
-import { CheckMemo } from './check_cache';
+import { CheckMemo, rememberCheck } from './check_cache';
 import {
   asPair,
   checkBindings,
@@ -161,14 +161,9 @@ function checkSite(
   attrs: FusedPointwiseDepthwiseConv2DAttrs,
   limits: KernelLimits,
 ): CheckedSite | { reason: string } {
-  const compute = () => {
-    const checked = computeSite(shapes, attrs, limits);
-    if ('tile' in checked) Object.freeze(checked.tile);
-    return checked;
-  };
-  const anchor = shapes.dwFilter;
-  if (typeof anchor !== 'object' || anchor === null) return compute();
-  return checkedSites.get(anchor, [shapes, limits, attrs], compute);
+  return rememberCheck(checkedSites, shapes.dwFilter, [shapes, limits, attrs], () =>
+    computeSite(shapes, attrs, limits),
+  );
 }
 
 function computeSite(

@@ -153,3 +153,22 @@ export class CheckMemo<T> {
     return value;
   }
 }
+
+/**
+ * `compute()` remembered in `memo` under `anchor` and `inputs` (computed
+ * every time when there is no anchor object). A result's `tile` is frozen:
+ * remembered results are shared by every later call.
+ */
+export function rememberCheck<T extends object>(
+  memo: CheckMemo<T>,
+  anchor: unknown,
+  inputs: unknown,
+  compute: () => T,
+): T {
+  const frozen = () => {
+    const checked = compute();
+    if ('tile' in checked) Object.freeze(checked.tile);
+    return checked;
+  };
+  return typeof anchor === 'object' && anchor !== null ? memo.get(anchor, inputs, frozen) : frozen();
+}

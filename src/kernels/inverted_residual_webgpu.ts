@@ -405,34 +405,40 @@ export class InvertedResidualProgram implements WebGPUProgram {
 `;
   }
 
-  /** Step 4 without the inline reduction: store the block, or this split's raw partial sums. */
-  private storeSnippet(): string {
-    const { tile } = this.config;
-    const { tileH, tileW, threadPixels, threadFilters } = tile;
-    const pixelThreads = irPixelThreads(tile);
-    const filterVecs = threadFilters / 4;
-    const partials = this.splits > 1;
+  /**
+   * Visits the block outputs this invocation holds (pixel and filter inside
+   * the output): `body` sees `i`, `j` (its accumulator), `oh`, `ow`, `f`.
+   */
+  private eachOutput(filterLimit: string, body: string): string {
+    const { tileH, tileW, threadPixels, threadFilters } = this.config.tile;
+    const pixelThreads = irPixelThreads(this.config.tile);
     return `
-    // 4. ${partials ? 'Raw partial sums of this split.' : 'Projection epilogue, residual, store.'}
     for (var i = 0; i < ${threadPixels}; i++) {
       let p = pixelThread + i * ${pixelThreads};
       let oh = oh0 + p / ${tileW};
       let ow = ow0 + p % ${tileW};
       if (p < ${tileH * tileW} && oh < outH && ow < outW) {
-        for (var j = 0; j < ${filterVecs}; j++) {
+        for (var j = 0; j < ${threadFilters / 4}; j++) {
           let f = filterOffset + j * 4;
-          ${
-            partials
-              ? `if (f < outC4) {
-            result[(((split * batches + batch) * outH + oh) * outW + ow) * outC4 / 4 + f / 4] = acc[i * ${filterVecs} + j];
-          }`
-              : `if (f < outC) {
-            finish(acc[i * ${filterVecs} + j], batch, oh, ow, f);
-          }`
+          if (f < ${filterLimit}) {
+            ${body}
           }
         }
       }
     }`;
+  }
+
+  /** Step 4 without the inline reduction: store the block, or this split's raw partial sums. */
+  private storeSnippet(): string {
+    const filterVecs = this.config.tile.threadFilters / 4;
+    return this.splits > 1
+      ? `// 4. Raw partial sums of this split.
+    ${this.eachOutput(
+      'outC4',
+      `result[(((split * batches + batch) * outH + oh) * outW + ow) * outC4 / 4 + f / 4] = acc[i * ${filterVecs} + j];`,
+    )}`
+      : `// 4. Projection epilogue, residual, store.
+    ${this.eachOutput('outC', `finish(acc[i * ${filterVecs} + j], batch, oh, ow, f);`)}`;
   }
 
   /**
@@ -440,8 +446,7 @@ export class InvertedResidualProgram implements WebGPUProgram {
    */
   private inlineReduceSnippet(): string {
     const { tile } = this.config;
-    const { tileH, tileW, threadPixels, threadFilters } = tile;
-    const pixelThreads = irPixelThreads(tile);
+    const { tileH, threadPixels, threadFilters } = tile;
     const filterVecs = threadFilters / 4;
     const splits = this.splits;
     const groupSize = irReduceGroupSize(splits);
@@ -466,20 +471,7 @@ export class InvertedResidualProgram implements WebGPUProgram {
         let slot = blockSlots + s * ${slotVec4s};
         ${eachAccumulator(`acc[i * ${filterVecs} + j] += takeSlot(slot + at);`)}
       }`;
-    const finishAll = `
-      for (var i = 0; i < ${threadPixels}; i++) {
-        let p = pixelThread + i * ${pixelThreads};
-        let oh = oh0 + p / ${tileW};
-        let ow = ow0 + p % ${tileW};
-        if (p < ${tileH * tileW} && oh < outH && ow < outW) {
-          for (var j = 0; j < ${filterVecs}; j++) {
-            let f = filterOffset + j * 4;
-            if (f < outC) {
-              finish(acc[i * ${filterVecs} + j], batch, oh, ow, f);
-            }
-          }
-        }
-      }`;
+    const finishAll = this.eachOutput('outC', `finish(acc[i * ${filterVecs} + j], batch, oh, ow, f);`);
     return `
     // 4. Inline reduction of the splits: store this split's partial, count in;
     // the last of a group adds the group up, the last group finishes the block.

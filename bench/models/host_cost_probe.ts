@@ -8,12 +8,9 @@
  */
 import '../../scripts/dawn_prelude';
 import * as tf from '@tensorflow/tfjs-core';
-import { loadGraphModel as tfLoadGraphModel } from '@tensorflow/tfjs-converter';
 import { Session } from 'node:inspector';
 import { writeFileSync } from 'node:fs';
-import '../../src/index';
-import { loadGraphModel } from '../../src/graph-rewrite/index';
-import { fileHandler, inputShapeOf, smoothImage } from '../../scripts/model_files';
+import { loadStockAndFused } from './stock_and_fused';
 import { median, parseArgs, runMain } from '../util';
 
 const args = parseArgs(process.argv.slice(2));
@@ -27,13 +24,11 @@ function post<T>(session: Session, method: string, params?: object): Promise<T> 
 }
 
 async function main() {
-  const dir = `models/${args.model ?? 'mobilenet_v2_mid'}`;
-  await tf.setBackend('webgpu');
-  const stock = await tfLoadGraphModel(fileHandler(dir));
-  await tf.setBackend('webgpu-fused');
-  const fused = await loadGraphModel(fileHandler(dir), { plan: (args.plan ?? 'auto') as 'auto' });
-  const shape = inputShapeOf(dir, BATCH);
-  const data = smoothImage(shape);
+  const { stock, fused, shape, data } = await loadStockAndFused(
+    args.model ?? 'mobilenet_v2_mid',
+    (args.plan ?? 'auto') as 'auto',
+    BATCH,
+  );
   const runners = [
     { label: 'stock', backend: 'webgpu', model: stock },
     { label: 'fused', backend: 'webgpu-fused', model: fused },

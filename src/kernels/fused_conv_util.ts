@@ -148,6 +148,13 @@ export function kernelLimitsOf(limits: GPUSupportedLimits): KernelLimits {
 export const asPair = (v: number | [number, number] | undefined, fallback: number): [number, number] =>
   v == null ? [fallback, fallback] : typeof v === 'number' ? [v, v] : v;
 
+/** A stride or dilation attribute as a pair, or null when it is neither a number nor a pair (e.g. a string). */
+function pairOrNull(v: unknown): [unknown, unknown] | null {
+  if (v == null) return [1, 1];
+  if (typeof v === 'number') return [v, v];
+  return Array.isArray(v) && v.length === 2 ? [v[0], v[1]] : null;
+}
+
 /** A shape-only TensorInfo, for legality checks on plain shapes. */
 export const shapeOnly = (shape: readonly number[] | undefined): TensorInfo | undefined =>
   shape == null ? undefined : ({ shape: shape as number[], dtype: 'float32', dataId: {} } as TensorInfo);
@@ -247,8 +254,12 @@ export function checkCommonAttrs(
   if ((dataFormat ?? 'NHWC') !== 'NHWC') return `only NHWC is supported, got ${dataFormat}`;
   if (x.some((d) => !Number.isInteger(d) || d < 1))
     return `empty or invalid input shape ${JSON.stringify(x)}`;
-  const d = asPair(dilations, 1);
+  const d = pairOrNull(dilations);
+  if (d == null) return `invalid dilations ${JSON.stringify(dilations)}: a number or a pair of numbers`;
   if (d[0] !== 1 || d[1] !== 1) return `dilation ${d}: only 1 is supported`;
-  if (!asPair(strides, 1).every((s) => Number.isInteger(s) && s >= 1)) return `invalid strides ${strides}`;
+  const s = pairOrNull(strides);
+  if (s == null || !s.every((v) => Number.isInteger(v) && (v as number) >= 1)) {
+    return `invalid strides ${JSON.stringify(strides)}: a positive integer or a pair of them`;
+  }
   return null;
 }

@@ -148,6 +148,7 @@ describeFused('FusedInvertedResidual and pair kernels: remembered checks', () =>
           expect(() => run(badRank)).toThrowError(/x must be rank 4/);
           expect(() => run(good, { expandLeakyreluAlpha: NaN })).toThrowError(/must be a finite number/);
           expect(() => run(good, { strides: 0 })).toThrowError(/invalid strides/);
+          expect(() => run(good, { strides: '1' as unknown as number })).toThrowError(/invalid strides "1"/);
           expect(() => run(good, { residual: true, strides: 2 })).toThrowError(/residual needs/);
         }
         // The kernel guards direct calls the same way.

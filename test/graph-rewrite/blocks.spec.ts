@@ -8,7 +8,7 @@ import {
   fuseGraphModelArtifacts,
   GraphFusionPlan,
 } from '../../src/graph-rewrite';
-import { attrFloat, attrString, NodeJson } from '../../src/graph-rewrite/model_json';
+import { NodeJson } from '../../src/graph-rewrite/model_json';
 import { packInvertedResidualData } from '../../src/kernels/inverted_residual_layout';
 import {
   invertedResidual,
@@ -44,26 +44,13 @@ function fusedFormBlock(residual: boolean, keep?: string, shape = SHAPE): tf.io.
 function unfoldedBlock(): tf.io.ModelArtifacts {
   const b = new ModelBuilder(11);
   const x = b.input('x', SHAPE);
-  const bn = (name: string, t: string, ch: number) =>
-    b.op(
-      name,
-      'FusedBatchNormV3',
-      [
-        t,
-        b.channelConst(`${name}/gamma`, ch, 0.5, 1.5),
-        b.channelConst(`${name}/beta`, ch, -0.5, 0.5),
-        b.channelConst(`${name}/mean`, ch, -0.2, 0.2),
-        b.channelConst(`${name}/var`, ch, 0.5, 2),
-      ],
-      { epsilon: attrFloat(1e-3), data_format: attrString('NHWC'), is_training: { b: false } },
-    );
-  const e = bn('bn1', b.pw('expand', x, 8, 16), 16);
+  const e = b.batchNorm('bn1', b.pw('expand', x, 8, 16), 16);
   const r1 = b.op('clip', 'ClipByValue', [e, b.scalar('lo', 0), b.scalar('hi', 6)]);
   const padded = b.pad('pad', r1, [0, 0, 1, 1, 1, 1, 0, 0]);
   const d = b.dw('dw', padded, 3, 16, { padding: 'VALID', stride: 2 });
   const biased = b.op('dwbias', 'BiasAdd', [d, b.channelConst('dwb', 16, -0.3, 0.3)]);
   const r2 = b.op('min', 'Minimum', [b.op('relu', 'Relu', [biased]), b.scalar('six', 6)]);
-  const q = bn('bn2', b.pw('project', r2, 16, 12), 12);
+  const q = b.batchNorm('bn2', b.pw('project', r2, 16, 12), 12);
   b.op('out', 'Identity', [q]);
   return b.artifacts(['x'], ['out']);
 }

@@ -147,6 +147,22 @@ export class ModelBuilder {
     return this.random(name, shape, lo, hi);
   }
 
+  /** An inference FusedBatchNormV3 on `x` with random per-channel gamma, beta, mean and variance. */
+  batchNorm(name: string, x: string, channels: number): string {
+    return this.op(
+      name,
+      'FusedBatchNormV3',
+      [
+        x,
+        this.channelConst(`${name}/gamma`, channels, 0.5, 1.5),
+        this.channelConst(`${name}/beta`, channels, -0.5, 0.5),
+        this.channelConst(`${name}/mean`, channels, -0.2, 0.2),
+        this.channelConst(`${name}/var`, channels, 0.5, 2),
+      ],
+      { epsilon: attrFloat(1e-3), data_format: attrString('NHWC'), is_training: { b: false } },
+    );
+  }
+
   scalar(name: string, value: number): string {
     return this.constant(name, [value], []);
   }

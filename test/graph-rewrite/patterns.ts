@@ -5,7 +5,7 @@
 
 import * as tf from '@tensorflow/tfjs-core';
 
-import { attrFloat, attrString } from '../../src/graph-rewrite/model_json';
+import { attrString } from '../../src/graph-rewrite/model_json';
 import { leakyAttr, ModelBuilder } from './model_builder';
 
 export interface PatternCase {
@@ -176,22 +176,9 @@ export function positivePatterns(): PatternCase[] {
     const b = new ModelBuilder(5);
     const x = b.input('x', SHAPE);
     const d = b.dw('dw', x, 3, C);
-    const bn = (name: string, t: string, ch: number) =>
-      b.op(
-        name,
-        'FusedBatchNormV3',
-        [
-          t,
-          b.channelConst(`${name}/gamma`, ch, 0.5, 1.5),
-          b.channelConst(`${name}/beta`, ch, -0.5, 0.5),
-          b.channelConst(`${name}/mean`, ch, -0.2, 0.2),
-          b.channelConst(`${name}/var`, ch, 0.5, 2),
-        ],
-        { epsilon: attrFloat(1e-3), data_format: attrString('NHWC'), is_training: { b: false } },
-      );
-    const r = b.op('relu', 'Relu', [bn('bn1', d, C)]);
+    const r = b.op('relu', 'Relu', [b.batchNorm('bn1', d, C)]);
     const p = b.pw('pw', r, C, F);
-    const bias = b.op('bias', 'BiasAdd', [bn('bn2', p, F), b.channelConst('pw/b', F)], {
+    const bias = b.op('bias', 'BiasAdd', [b.batchNorm('bn2', p, F), b.channelConst('pw/b', F)], {
       data_format: attrString('NHWC'),
     });
     b.op('out', 'Relu6', [bias]);

@@ -53,6 +53,7 @@ import {
   epilogueKey,
   epilogueUniforms,
   fma4,
+  haloInputBases,
   packedScalarLoad,
   StageEpilogue,
   stageEpilogue,
@@ -278,15 +279,8 @@ export class InvertedResidualProgram implements WebGPUProgram {
         // Vectors cvg, cvg + ${vecGroups}, ...: neighbouring invocations read neighbouring weights.
         let cvg = u % ${vecGroups};
         let group = u / ${vecGroups};
-        var base = array<i32, ${rp}>();
         var sums = array<vec4<f32>, ${rp * rm}>();
-        for (var i = 0; i < ${rp}; i++) {
-          let hp = group * ${rp} + i;
-          let ih = ih0 + hp / ${haloW};
-          let iw = iw0 + hp % ${haloW};
-          let inside = hp < ${haloPositions} && ih >= 0 && ih < inH && iw >= 0 && iw < inW;
-          base[i] = select(-1, ((batch * inH + ih) * inW + iw) * inC, inside);
-        }
+        ${haloInputBases(rp, haloW, haloPositions)}
         // Channels past M compute garbage that is never stored (zero below).
         if (m0 + cvg * 4 < expanded) {
           ${

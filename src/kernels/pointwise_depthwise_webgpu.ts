@@ -26,6 +26,7 @@ import {
   epilogueKey,
   epilogueUniforms,
   fma4,
+  haloInputBases,
   StageEpilogue,
   stageBindings,
   stageEpilogue,
@@ -131,15 +132,8 @@ export class PointwiseDepthwiseProgram implements WebGPUProgram {
       let mv0 = (u % ${unitsPerGroup}) * ${rm};
       let group = u / ${unitsPerGroup};
       // Explicit zero values: these are re-declared for every unit.
-      var base = array<i32, ${rp}>();
       var acc = array<vec4<f32>, ${rp * rm}>();
-      for (var i = 0; i < ${rp}; i++) {
-        let hp = group * ${rp} + i;
-        let ih = ih0 + hp / ${haloW};
-        let iw = iw0 + hp % ${haloW};
-        let inside = hp < ${haloPositions} && ih >= 0 && ih < inH && iw >= 0 && iw < inW;
-        base[i] = select(-1, ((batch * inH + ih) * inW + iw) * inC, inside);
-      }
+      ${haloInputBases(rp, haloW, haloPositions)}
       if (mBase + mv0 * 4 < channels) {
         for (var c = 0; c < inC; c += 4) {
           var w : array<vec4<f32>, ${4 * rm}>;

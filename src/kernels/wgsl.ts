@@ -159,3 +159,21 @@ export function fma4(x: string, w: (k: number) => string, acc: string): string {
     `fma(vec4<f32>(${x}.z), ${w(2)}, fma(vec4<f32>(${x}.w), ${w(3)}, ${acc}))))`
   );
 }
+
+/**
+ * WGSL statements declaring `base`: for each of the `positions` halo
+ * positions of group `group` (the halo is `haloW` wide and starts at input
+ * row ih0, column iw0), the offset of its first input channel in x, or -1
+ * outside the image or past the halo's `haloPositions`. Uses inH, inW, inC
+ * and batch.
+ */
+export function haloInputBases(positions: number, haloW: number, haloPositions: number): string {
+  return `var base = array<i32, ${positions}>();
+      for (var i = 0; i < ${positions}; i++) {
+        let hp = group * ${positions} + i;
+        let ih = ih0 + hp / ${haloW};
+        let iw = iw0 + hp % ${haloW};
+        let inside = hp < ${haloPositions} && ih >= 0 && ih < inH && iw >= 0 && iw < inW;
+        base[i] = select(-1, ((batch * inH + ih) * inW + iw) * inC, inside);
+      }`;
+}

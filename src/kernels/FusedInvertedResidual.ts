@@ -268,20 +268,25 @@ function offsetUniforms(layout: InvertedResidualLayout): number[] {
 }
 
 /**
- * The split reduction the kernel can run: inline needs the fused backend's
- * scratch buffer (a stock backend the kernel was copied onto has none) and
- * a scratch that fits one storage binding; otherwise a reduce pass.
+ * The scratch bindings (counters, slots) of an inline split reduction, or
+ * null when the tile has none or the kernel cannot run it: inline needs the
+ * fused backend's scratch buffer (a stock backend the kernel was copied onto
+ * has none) and a scratch that fits one storage binding.
  */
-function withReduceMode(
+function inlineScratch(
   tile: IrTile,
   problem: IrProblem,
   backend: WebGPUBackend,
   limits: KernelLimits,
-): IrTile {
-  if (!irInlineReduce(tile)) return tile;
+): GPUBufferBinding[] | null {
+  if (!irInlineReduce(tile) || !(backend instanceof WebGPUFusedBackend)) return null;
   const { countersBytes, slotsBytes } = irScratchLayout(problem, tile);
-  const fits = countersBytes + slotsBytes <= limits.maxStorageBufferBindingSize;
-  return backend instanceof WebGPUFusedBackend && fits ? tile : { ...tile, reduce: 'pass' };
+  if (countersBytes + slotsBytes > limits.maxStorageBufferBindingSize) return null;
+  const buffer = backend.scratchBuffer(countersBytes + slotsBytes);
+  return [
+    { buffer, offset: 0, size: countersBytes },
+    { buffer, offset: countersBytes, size: slotsBytes },
+  ];
 }
 
 export function fusedInvertedResidual(args: {
@@ -296,7 +301,10 @@ export function fusedInvertedResidual(args: {
     throw new Error(`${FusedInvertedResidual}: ${checked.reason}`);
   }
   const { problem, convInfo, stages } = checked;
-  const tile = withReduceMode(checked.tile, problem, backend, limits);
+  const scratch = inlineScratch(checked.tile, problem, backend, limits);
+  // A split tile whose inline reduction cannot run here adds up its partials in a pass.
+  const tile: IrTile =
+    scratch == null && irInlineReduce(checked.tile) ? { ...checked.tile, reduce: 'pass' } : checked.tile;
   const { outHeight: oh, outWidth: ow } = problem;
   const uniforms = [
     { type: 'int32' as const, data: [convInfo.padInfo.top, convInfo.padInfo.left] },
@@ -325,17 +333,10 @@ export function fusedInvertedResidual(args: {
     tile,
     maxWorkgroupsPerDimension: limits.maxComputeWorkgroupsPerDimension,
   });
-  if (irInlineReduce(tile)) {
-    const { countersBytes, slotsBytes } = irScratchLayout(problem, tile);
-    const buffer = (backend as WebGPUFusedBackend).scratchBuffer(countersBytes + slotsBytes);
-    program.extraBindings = [
-      { buffer, offset: 0, size: countersBytes },
-      { buffer, offset: countersBytes, size: slotsBytes },
-    ];
-  }
+  if (scratch != null) program.extraBindings = scratch;
   const blockOut = backend.runWebGPUProgram(program, [inputs.x, inputs.weights], 'float32', uniforms);
   const splits = irSplits(tile);
-  if (splits === 1 || irInlineReduce(tile)) return blockOut;
+  if (splits === 1 || scratch != null) return blockOut;
   const reduce = new InvertedResidualReduceProgram({
     outputShape: [problem.batch, oh, ow, problem.outChannels],
     inChannels: problem.inChannels,

@@ -108,6 +108,7 @@ export {
   H100_LIKE_PROFILE,
   autotune,
   deviceProfileFromLimits,
+  profileForDevice,
   explain,
   fileCache,
   localStorageCache,

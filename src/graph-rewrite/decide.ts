@@ -26,8 +26,9 @@ const OTHER = '<other>';
 export type PlanChoice = 'auto' | 'all' | 'none' | FusionPlan;
 
 /**
- * Which PW→DW→PW chains run as one FusedInvertedResidual node: 'auto' those
- * planned at batch 1, 'all' every legal one, 'none' no block.
+ * Which PW→DW→PW chains run as one FusedInvertedResidual node: 'auto' as
+ * the plan decides (blocks are planner sites beside the pairs, costed by
+ * the block kernel's model), 'all' every legal one, 'none' no block.
  */
 export type BlockChoice = 'auto' | 'all' | 'none';
 
@@ -66,6 +67,7 @@ export function plannerGraph(
   ctx: FoldContext,
   convs: Map<string, ConvSpec>,
   legal: ResolvedSite[],
+  blocks: ResolvedBlock[] = [],
 ): PlannerGraph {
   const nodes = new Map<string, PlannerNode>();
   for (const conv of convs.values()) {
@@ -87,6 +89,13 @@ export function plannerGraph(
     const [from, to] = site.candidate.convs.map((c) => c.node.name);
     const node = nodes.get(from);
     if (node != null && nodes.has(to)) node.consumers = [to];
+  }
+  for (const block of blocks) {
+    const chain = block.candidate.convs.map((id) => nodes.get(id));
+    if (chain.some((n) => n == null)) continue;
+    chain[0]!.consumers = [chain[1]!.id];
+    chain[1]!.consumers = [chain[2]!.id];
+    if (block.candidate.residual) chain[2]!.residualAdd = true;
   }
   const list = [...nodes.values()];
   if (list.some((n) => n.consumers.includes(OTHER))) {
@@ -128,17 +137,15 @@ export function decide(
       `graph rewrite: option blocks must be 'auto', 'all' or 'none', got ${String(blockChoice)}`,
     );
   }
-  // Blocks first: a chosen block takes its pairs (and any pair touching its nodes) out of the planner.
+  // Blocks the option forces ('all') go first and take their pairs out of the
+  // planner; under 'auto' blocks are planner sites like the pairs.
   const owner = new Map<string, string>();
   const blockPlans: BlockPlan[] = [];
-  for (const block of blocks) {
-    const decision = decideBlock(block, blockChoice, profile, owner);
+  const planned = blockChoice === 'auto' ? blocks : [];
+  for (const block of blockChoice === 'auto' ? [] : blocks) {
+    const decision = forcedBlockDecision(block, blockChoice as 'all' | 'none', profile, owner);
     decisions.set(block.candidate.id, decision);
-    blockPlans.push({
-      id: block.candidate.id,
-      decision: decision.fused ? 'fused' : 'unfused',
-      reason: decision.reason,
-    });
+    blockPlans.push(blockPlanOf(block, decision));
   }
   const pairs = legal.filter((site) => {
     const clash = site.candidate.nodes.find((n) => owner.has(n.name));
@@ -151,12 +158,19 @@ export function decide(
   });
   byId.clear();
   for (const site of pairs) byId.set(site.candidate.id, site);
-  const graph = plannerGraph(ctx, convs, pairs);
+  const blockById = new Map(planned.map((b) => [b.candidate.id, b]));
+  const graph = plannerGraph(ctx, convs, pairs, planned);
   const made = planFusions(graph, profile, {
     ...plannerOptions,
     policy: plan,
-    kinds: ['dwpw', 'pwdw'],
+    kinds: planned.length > 0 ? ['dwpw', 'pwdw', 'pwdwpw'] : ['dwpw', 'pwdw'],
     siteSupport: (site) => {
+      if (site.kind === 'pwdwpw') {
+        const block = blockById.get(site.id);
+        return block == null
+          ? { supported: false, reason: 'not a fusable block' }
+          : blockSupport(block, profile.limits);
+      }
       const resolved = byId.get(site.id);
       return resolved == null
         ? { supported: false, reason: 'not a fusable site' }
@@ -164,8 +178,9 @@ export function decide(
     },
   });
   for (const sitePlan of made.sites) {
+    const block = blockById.get(sitePlan.id);
     const site = byId.get(sitePlan.id);
-    if (site == null) continue;
+    if (block == null && site == null) continue;
     const decision: Decision = { fused: sitePlan.decision === 'fused', reason: sitePlan.reason };
     if (sitePlan.fused != null && sitePlan.unfused != null) {
       decision.predicted = {
@@ -174,8 +189,22 @@ export function decide(
         savingMs: sitePlan.savingMs ?? sitePlan.unfused.ms - sitePlan.fused.ms,
       };
     }
-    if (decision.fused) decision.tile = checkedTile(site, sitePlan.fused?.tile, profile, decision);
-    decisions.set(site.candidate.id, decision);
+    if (block != null) {
+      if (decision.fused)
+        decision.tile = checkedBlockTile(block, sitePlan.fused?.tile as IrTile, profile, decision);
+      decisions.set(block.candidate.id, decision);
+      blockPlans.push(blockPlanOf(block, decision));
+      continue;
+    }
+    if (decision.fused) decision.tile = checkedTile(site!, sitePlan.fused?.tile as Tile, profile, decision);
+    decisions.set(site!.candidate.id, decision);
+  }
+  for (const block of planned) {
+    if (!decisions.has(block.candidate.id)) {
+      const decision = { fused: false, reason: 'not planned (shapes outside the planner graph)' };
+      decisions.set(block.candidate.id, decision);
+      blockPlans.push(blockPlanOf(block, decision));
+    }
   }
   for (const site of legal) {
     if (!decisions.has(site.candidate.id)) {
@@ -188,59 +217,43 @@ export function decide(
   return { decisions, plan: blockPlans.length > 0 ? { ...made, blocks: blockPlans } : made };
 }
 
-/** Blocks whose input map has at least this many pixels are left to the pair planner under 'auto'. */
-const AUTO_BLOCK_MAX_PIXELS = 112 * 112;
-/** The least expansion (expanded / input channels) of a block 'auto' fuses. */
-const AUTO_BLOCK_MIN_EXPANSION = 4;
-
-/**
- * The block rule. On an H100 at batch 1 the fused block beat the stock ops
- * on every MobileNetV2 block with an input map below 112x112 (1.20x-1.65x);
- * at 112x112 it only matched them (1.01x, the DW->PW pair 1.18x); at batch 8
- * and 32 it lost (bench/results/blocks-2026-11-26-h100-v4-b{1,8,32}.json).
- * MobileNetV1-style chains (1x1 → depthwise → 1x1 with no expansion, e.g.
- * PoseNet) ran 0.46x as fast as stock fused this way at batch 1
- * (bench/results/models-2026-11-26-h100-blocks.json): the kernel's split
- * over the expanded channels has little to split there. So 'auto' fuses the
- * legal blocks planned at batch 1, below 112x112, expanding at least 4x.
- */
-function decideBlock(
+/** A block's decision under blocks 'all' (fused wherever the kernel takes it) or 'none'. */
+function forcedBlockDecision(
   block: ResolvedBlock,
-  choice: BlockChoice,
+  choice: 'all' | 'none',
   profile: DeviceProfile,
   owner: Map<string, string>,
 ): Decision {
   const support = blockSupport(block, profile.limits);
   if (!support.supported) return { fused: false, reason: support.reason ?? 'not supported' };
   if (choice === 'none') return { fused: false, reason: "blocks 'none'" };
-  const [batch, h, w] = block.inShape!;
-  if (choice === 'auto' && batch !== 1) {
-    return { fused: false, reason: `blocks 'auto': planned batch ${batch} (blocks are fused at batch 1)` };
-  }
-  if (choice === 'auto' && h * w >= AUTO_BLOCK_MAX_PIXELS) {
-    return {
-      fused: false,
-      reason: `blocks 'auto': input ${h}x${w} (blocks are fused below 112x112; the pairs are planned instead)`,
-    };
-  }
-  const layout = block.layout;
-  if (
-    choice === 'auto' &&
-    layout != null &&
-    layout.expandedChannels < AUTO_BLOCK_MIN_EXPANSION * layout.inChannels
-  ) {
-    return {
-      fused: false,
-      reason:
-        `blocks 'auto': expansion ${layout.inChannels} -> ${layout.expandedChannels} ` +
-        `(blocks are fused from ${AUTO_BLOCK_MIN_EXPANSION}x; the pairs are planned instead)`,
-    };
-  }
   const clash = block.candidate.nodes.find((n) => owner.has(n.name));
   if (clash != null) return { fused: false, reason: `overlaps fused block ${owner.get(clash.name)}` };
   block.candidate.nodes.forEach((n) => owner.set(n.name, block.candidate.id));
-  const why = choice === 'all' ? "blocks 'all'" : "blocks 'auto': batch 1, below 112x112, expanding";
-  return { fused: true, reason: `${why}${block.candidate.residual ? ', with the residual Add' : ''}` };
+  return { fused: true, reason: `blocks 'all'${block.candidate.residual ? ', with the residual Add' : ''}` };
+}
+
+function blockPlanOf(block: ResolvedBlock, decision: Decision): BlockPlan {
+  return {
+    id: block.candidate.id,
+    decision: decision.fused ? 'fused' : 'unfused',
+    reason: decision.reason,
+    ...(decision.tile != null ? { tile: { ...(decision.tile as Partial<IrTile>) } } : {}),
+  };
+}
+
+/** The planned block tile if the kernel takes it on the profile's device, else the kernel's default. */
+function checkedBlockTile(
+  block: ResolvedBlock,
+  tile: IrTile | undefined,
+  profile: DeviceProfile,
+  decision: Decision,
+): Partial<IrTile> | undefined {
+  if (tile == null) return undefined;
+  const support = blockSupport(block, profile.limits, tile);
+  if (support.supported) return { ...tile };
+  decision.reason += `; planned tile rejected (${support.reason}), default tile used`;
+  return undefined;
 }
 
 /** The planned tile if the kernel takes it on the profile's device, else the kernel's default. */
@@ -298,7 +311,8 @@ function fromSavedPlan(
       decisions.set(block.candidate.id, { fused: false, reason: 'saved plan: not fused' });
   }
   for (const sitePlan of plan.sites) {
-    if (sitePlan.decision !== 'fused') continue;
+    // Block sites are decided by the plan's `blocks` list above.
+    if (sitePlan.decision !== 'fused' || sitePlan.kind === 'pwdwpw') continue;
     const site = byId.get(sitePlan.id);
     if (site == null) {
       throw new Error(
@@ -316,7 +330,7 @@ function fromSavedPlan(
       throw new Error(`graph rewrite: the saved plan fuses '${sitePlan.id}', but ${support.reason}`);
     }
     const decision: Decision = { fused: true, reason: `saved plan: ${sitePlan.reason}` };
-    decision.tile = checkedTile(site, sitePlan.fused?.tile, profile, decision);
+    decision.tile = checkedTile(site, sitePlan.fused?.tile as Tile, profile, decision);
     decisions.set(sitePlan.id, decision);
   }
   for (const site of legal) {

@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { GraphModel, loadGraphModel as tfLoadGraphModel } from '@tensorflow/tfjs-converter';
 
-import { CONSERVATIVE_PROFILE, DeviceProfile, deviceProfileFromLimits } from '../planner';
+import { AdapterIdentity, CONSERVATIVE_PROFILE, DeviceProfile, profileForDevice } from '../planner';
 import { backendLimits } from '../ops/op_util';
 import { registerFusedOps } from './executors';
 import { FuseOptions, fuseGraphModelArtifacts } from './fuse';
@@ -47,12 +47,15 @@ export async function readWeightStream(stream: ReadableStream<ArrayBuffer>): Pro
 
 /**
  * The profile to plan for when none is given: the current backend's WebGPU
- * limits with the conservative throughput figures, or the conservative
+ * limits with the measured throughput figures of a known device (see
+ * `profileForDevice`) or else the conservative ones; the conservative
  * profile when the backend is not WebGPU.
  */
 export function defaultProfile(): DeviceProfile {
   const limits = backendLimits();
-  return limits == null ? CONSERVATIVE_PROFILE : deviceProfileFromLimits(limits);
+  if (limits == null) return CONSERVATIVE_PROFILE;
+  const adapter = (tf.backend() as { adapterDescription?: AdapterIdentity }).adapterDescription;
+  return profileForDevice(limits, adapter);
 }
 
 function withRewrite(

@@ -176,6 +176,9 @@ export const irGeometry = (problem: IrProblem): IrGeometry => ({
   inChannels: problem.inChannels,
 });
 
+/** Pixels per invocation the default tiles use (7 fits 7-wide blocks). */
+const THREAD_PIXELS = [1, 2, 4, 7, 8, 16];
+
 /** Workgroups that keep a large GPU busy (about two per SM of an H100); fewer leave SMs idle at batch 1. */
 const TARGET_WORKGROUPS = 264;
 
@@ -214,7 +217,7 @@ export function defaultIrTile(problem: IrProblem, limits: KernelLimits): IrTile 
   tileW = Math.min(tileW, wo);
   const pixels = tileH * tileW;
   const threadPixels =
-    [1, 2, 4, 7, 8, 16].find((p) => Math.ceil(pixels / p) * (filters / threadFilters) <= 256) ?? 16;
+    THREAD_PIXELS.find((p) => Math.ceil(pixels / p) * (filters / threadFilters) <= 256) ?? 16;
   const tile: IrTile = {
     tileH,
     tileW,
@@ -229,8 +232,14 @@ export function defaultIrTile(problem: IrProblem, limits: KernelLimits): IrTile 
     delete tile.stageWeights;
     tile.expandPositions = 4;
   }
-  while (!irTileFits(tile, geometry, limits).supported && tile.threadPixels < 16) {
-    tile.threadPixels *= 2;
+  // Up the ladder (7 → 8, not 7 → 14 → 28, which no tile takes) while the accumulators fit.
+  const morePixels = () => THREAD_PIXELS.find((p) => p > tile.threadPixels && (p * threadFilters) / 4 <= 32);
+  for (
+    let next = morePixels();
+    !irTileFits(tile, geometry, limits).supported && next != null;
+    next = morePixels()
+  ) {
+    tile.threadPixels = next;
   }
   while (!irTileFits(tile, geometry, limits).supported && tile.chunk > 8) {
     tile.chunk = roundUp(tile.chunk / 2, 4);

@@ -8,18 +8,15 @@
  * the same model (or a model sharing shapes) measures nothing.
  */
 
-import { DwPwProblem, DwPwTile, PwDwProblem, PwDwTile } from '../kernels/types';
-import { FusionPlan, MeasuredSite, SitePlan } from './plan';
-import { searchDwPwTile, searchPwDwTile } from './tile_search';
+import { DwPwProblem, PwDwProblem } from '../kernels/types';
+import { BlockSiteProblem, SiteKind } from './graph';
+import { FusionPlan, MeasuredSite, SitePlan, SiteProblem, SiteTile } from './plan';
+import { searchDwPwTile, searchIrTile, searchPwDwTile } from './tile_search';
 
-export type SiteVariant = { kind: 'unfused' } | { kind: 'fused'; tile: DwPwTile | PwDwTile };
+export type SiteVariant = { kind: 'unfused' } | { kind: 'fused'; tile: SiteTile };
 
 /** Milliseconds per run of one variant of a site on the current device. */
-export type TimeSite = (
-  kind: 'dwpw' | 'pwdw',
-  problem: DwPwProblem | PwDwProblem,
-  variant: SiteVariant,
-) => Promise<number>;
+export type TimeSite = (kind: SiteKind, problem: SiteProblem, variant: SiteVariant) => Promise<number>;
 
 export interface AutotuneCache {
   get(key: string): number | undefined;
@@ -68,14 +65,14 @@ export interface AutotuneOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
-const tileKey = (tile: DwPwTile | PwDwTile) =>
+const tileKey = (tile: SiteTile) =>
   JSON.stringify(Object.entries(tile).sort(([a], [b]) => a.localeCompare(b)));
 
 /** The plan's tile, its runners-up, then the model's search ranking: up to `count` distinct tiles. */
-export function candidateTiles(site: SitePlan, plan: FusionPlan, count: number): Array<DwPwTile | PwDwTile> {
-  const tiles: Array<DwPwTile | PwDwTile> = [];
+export function candidateTiles(site: SitePlan, plan: FusionPlan, count: number): SiteTile[] {
+  const tiles: SiteTile[] = [];
   const seen = new Set<string>();
-  const add = (tile: DwPwTile | PwDwTile) => {
+  const add = (tile: SiteTile) => {
     if (tiles.length < count && !seen.has(tileKey(tile))) {
       seen.add(tileKey(tile));
       tiles.push(tile);
@@ -84,10 +81,13 @@ export function candidateTiles(site: SitePlan, plan: FusionPlan, count: number):
   if (site.fused != null) add(site.fused.tile);
   site.tileCandidates.forEach((c) => add(c.tile));
   if (site.problem != null && tiles.length < count) {
+    const options = { top: count, tiles: 'search' } as const;
     const searched =
       site.kind === 'dwpw'
-        ? searchDwPwTile(site.problem as DwPwProblem, plan.profile, { top: count, tiles: 'search' }).top
-        : searchPwDwTile(site.problem as PwDwProblem, plan.profile, { top: count, tiles: 'search' }).top;
+        ? searchDwPwTile(site.problem as DwPwProblem, plan.profile, options).top
+        : site.kind === 'pwdw'
+          ? searchPwDwTile(site.problem as PwDwProblem, plan.profile, options).top
+          : searchIrTile(site.problem as BlockSiteProblem, plan.profile, options).top;
     searched.forEach((c) => add(c.tile));
   }
   return tiles;
@@ -101,10 +101,7 @@ export async function autotune(
 ): Promise<Record<string, MeasuredSite>> {
   const count = Math.max(1, options.candidates ?? 3);
   const cache = options.cache ?? memoryCache();
-  const sites = plan.sites.filter(
-    (s): s is SitePlan & { kind: 'dwpw' | 'pwdw' } =>
-      s.legal && s.problem != null && s.fused != null && (s.kind === 'dwpw' || s.kind === 'pwdw'),
-  );
+  const sites = plan.sites.filter((s) => s.legal && s.problem != null && s.fused != null);
   const measured: Record<string, MeasuredSite> = {};
   let done = 0;
   for (const site of sites) {
@@ -121,7 +118,7 @@ export async function autotune(
       return ms;
     };
     const unfusedMs = await timed('unfused', { kind: 'unfused' });
-    let best: { tile: DwPwTile | PwDwTile; ms: number } | undefined;
+    let best: { tile: SiteTile; ms: number } | undefined;
     for (const tile of candidateTiles(site, plan, count)) {
       let ms: number;
       try {

@@ -7,6 +7,9 @@
 
 import { DEFAULT_LIMITS, KernelLimits } from '../kernels/types';
 
+/** The fused kernels, as site kinds: DW→PW, PW→DW and the whole block PW→DW→PW. */
+export type FusedKernelKind = 'dwpw' | 'pwdw' | 'pwdwpw';
+
 export interface DeviceProfile {
   /** A label for reports, e.g. 'h100-like'. */
   name: string;
@@ -29,6 +32,13 @@ export interface DeviceProfile {
   rereadCostFactor: number;
   /** Lanes that execute in lockstep; workgroups smaller than this waste lanes. */
   simdWidth: number;
+  /**
+   * Measured correction of each fused kernel's modelled inner-loop
+   * efficiency (default 1): what its loads-per-multiply-add count misses
+   * (barriers, workgroup-memory bank conflicts, register pressure) on this
+   * device. See bench/planner/model_fit.ts.
+   */
+  fusedEfficiency?: Partial<Record<FusedKernelKind, number>>;
   /** Where the numbers come from (measured, assumed, calibrated on ...). */
   source: string;
 }
@@ -44,7 +54,12 @@ export interface DeviceProfile {
  * - 132 workgroups = the SM count, and 132 × 64 invocations: with them the
  *   model reproduces the measured stock matmuls (64-invocation workgroups)
  *   of 14–98 workgroups (0.0146–0.056 ms) within ~15 %;
- * - re-reads at 0.25 of a DRAM byte: the 50 MB L2 holds most intermediates (assumed).
+ * - re-reads at 0.25 of a DRAM byte: the 50 MB L2 holds most intermediates (assumed);
+ * - fused kernel efficiency ×1 (DW→PW), ×0.75 (PW→DW), ×0.65 (whole block):
+ *   fitted to the paired GPU ratios of the 11 MobileNetV2 block shapes at
+ *   batch 1, 8 and 32 (bench/results/blocks-2026-11-26-h100-v7.json; with
+ *   them the model tells faster from slower than stock in 81 of 99 cases,
+ *   70 without; bench/planner/model_fit.ts).
  */
 export const H100_LIKE_PROFILE: DeviceProfile = {
   name: 'h100-like',
@@ -61,9 +76,11 @@ export const H100_LIKE_PROFILE: DeviceProfile = {
   minInvocations: 132 * 64,
   rereadCostFactor: 0.25,
   simdWidth: 32,
+  fusedEfficiency: { dwpw: 1, pwdw: 0.75, pwdwpw: 0.65 },
   source:
     'H100 80GB HBM3 under Dawn: limits and 0.012 ms dispatch floor measured; ' +
-    'bandwidth 80 % of spec, 10 TFLOP/s from measured 4-12 TFLOP/s, 132 workgroups x 64 invocations (SM count) fitted to measured stock matmuls, L2 re-read factor assumed',
+    'bandwidth 80 % of spec, 10 TFLOP/s from measured 4-12 TFLOP/s, 132 workgroups x 64 invocations (SM count) fitted to measured stock matmuls, ' +
+    'fused kernel efficiencies fitted to measured block variants, L2 re-read factor assumed',
 };
 
 /**
@@ -139,6 +156,13 @@ export function assertValidProfile(profile: DeviceProfile): void {
       throw new Error(`device profile '${profile.name}': ${key} must be a positive number, got ${value}`);
     }
   }
+  for (const [kind, value] of Object.entries(profile.fusedEfficiency ?? {})) {
+    if (!(Number.isFinite(value) && value > 0)) {
+      throw new Error(
+        `device profile '${profile.name}': fusedEfficiency.${kind} must be a positive number, got ${value}`,
+      );
+    }
+  }
   const nonNegative: (keyof DeviceProfile)[] = ['dispatchOverheadMs', 'rereadCostFactor'];
   for (const key of nonNegative) {
     const value = profile[key] as number;
@@ -146,4 +170,35 @@ export function assertValidProfile(profile: DeviceProfile): void {
       throw new Error(`device profile '${profile.name}': ${key} must be a number ≥ 0, got ${value}`);
     }
   }
+}
+
+/** What an adapter says about itself (GPUAdapterInfo's strings; any may be empty). */
+export interface AdapterIdentity {
+  vendor?: string;
+  architecture?: string;
+  device?: string;
+  description?: string;
+}
+
+/** Devices whose throughput figures have been measured, by a pattern over the adapter's strings. */
+const KNOWN_DEVICES: Array<{ pattern: RegExp; profile: DeviceProfile }> = [
+  // Hopper data-center GPUs (H100, H200) report e.g. 'nvidia-h100-80gb-hbm3'.
+  { pattern: /\bh(100|200)\b|nvidia-h(100|200)/i, profile: H100_LIKE_PROFILE },
+];
+
+/**
+ * The profile to plan for on a device: the measured figures of a known
+ * device (an H100 or H200 gets H100_LIKE_PROFILE's) or `base`'s, always
+ * with the device's own limits.
+ */
+export function profileForDevice(
+  limits: KernelLimits,
+  adapter: AdapterIdentity = {},
+  base: DeviceProfile = CONSERVATIVE_PROFILE,
+): DeviceProfile {
+  const text = [adapter.vendor, adapter.architecture, adapter.device, adapter.description]
+    .filter((v) => v != null && v !== '')
+    .join(' ');
+  const known = KNOWN_DEVICES.find((d) => d.pattern.test(text));
+  return deviceProfileFromLimits(limits, {}, known?.profile ?? base);
 }

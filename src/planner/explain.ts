@@ -5,11 +5,14 @@
  * deterministic as the plan.
  */
 
-import { DwPwTile, PwDwTile } from '../kernels/types';
 import { formatBytes, formatMs } from './format';
-import { FusionPlan, SitePlan } from './plan';
+import { FusionPlan, SitePlan, SiteTile } from './plan';
 
-export function formatTile(tile: DwPwTile | PwDwTile): string {
+export function formatTile(tile: SiteTile): string {
+  if ('filters' in tile && 'chunk' in tile) {
+    const split = (tile.splits ?? 1) > 1 ? ` s${tile.splits}${tile.reduce === 'pass' ? ' pass' : ''}` : '';
+    return `${tile.tileH}x${tile.tileW} f${tile.filters} ch${tile.chunk} t${tile.threadPixels}x${tile.threadFilters}${split}`;
+  }
   if ('pixels' in tile) {
     return `px${tile.pixels} f${tile.filters} kc${tile.channelChunk} t${tile.threadPixels}x${tile.threadFilters}`;
   }

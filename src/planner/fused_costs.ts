@@ -5,9 +5,17 @@
  * counted at all) and the recomputation tiling causes counted as FLOPs.
  */
 
-import { dwPwInvocations, dwPwWorkgroupCount } from '../kernels/depthwise_pointwise_tile';
+import { dwPwInvocations, dwPwSplits, dwPwWorkgroupCount } from '../kernels/depthwise_pointwise_tile';
+import {
+  irExpandVecs,
+  irInlineReduce,
+  irInvocations,
+  irSpatialTiles,
+  irSplits,
+  irWorkgroupCount,
+} from '../kernels/inverted_residual_tile';
 import { pwDwHalo, pwDwWorkgroupCount } from '../kernels/pointwise_depthwise_tile';
-import { DwPwProblem, DwPwTile, PwDwProblem, PwDwTile } from '../kernels/types';
+import { DwPwProblem, DwPwTile, IrProblem, IrTile, PwDwProblem, PwDwTile } from '../kernels/types';
 import { totalRunFootprint, tiledHaloPositions } from './footprint';
 import { KernelCost, blendedEfficiency, laneUtilization, loopEfficiency } from './kernel_cost';
 import {
@@ -15,12 +23,15 @@ import {
   dwFlops,
   dwInputElements,
   dwLayerOfDwPw,
+  dwLayerOfIr,
   dwLayerOfPwDw,
   pwFlops,
   pwInputElements,
   pwLayerOfDwPw,
   pwLayerOfPwDw,
   pwOutputElements,
+  projectLayerOfIr,
+  expandLayerOfIr,
 } from './layer_shapes';
 
 /** Both fused depthwise stages load an input and a weight vec4 per tap (4 multiply-adds). */
@@ -61,12 +72,13 @@ export function dwPwFusedCost(problem: DwPwProblem, tile: DwPwTile): KernelCost 
     flops,
     redundantFlops: Math.max(0, dwComputed + pwComputed - flops),
     computeEfficiency: blendedEfficiency([
-      // Depthwise stage: pixels × channelChunk/4 vec4 outputs shared round-robin by the invocations.
+      // Depthwise stage: pixels × channelChunk/4 vec4 outputs per slice of
+      // invocations (channelSplits slices take chunks side by side).
       {
         flops: dwComputed,
         efficiency:
           DEPTHWISE_TAP_EFFICIENCY *
-          laneUtilization((tile.pixels * tile.channelChunk) / 4, dwPwInvocations(tile)),
+          laneUtilization((tile.pixels * tile.channelChunk * dwPwSplits(tile)) / 4, dwPwInvocations(tile)),
       },
       // Per channel: threadPixels scalar loads from workgroup memory and
       // threadFilters/4 vec4 weight loads for threadPixels·threadFilters multiply-adds.
@@ -81,6 +93,7 @@ export function dwPwFusedCost(problem: DwPwProblem, tile: DwPwTile): KernelCost 
     workgroups,
     invocationsPerWorkgroup: dwPwInvocations(tile),
     dispatches: 1,
+    fused: 'dwpw',
   };
 }
 
@@ -139,5 +152,88 @@ export function pwDwFusedCost(problem: PwDwProblem, tile: PwDwTile): KernelCost 
     workgroups,
     invocationsPerWorkgroup: tile.workgroupSize,
     dispatches: 1,
+    fused: 'pwdw',
+  };
+}
+
+/**
+ * PW→DW→PW (a whole inverted-residual block, optionally + its residual): a
+ * workgroup owns tileH×tileW outputs of one image × `filters` output
+ * channels and, of the expanded channels, the share of one split. Per
+ * workgroup: x over the block's halo (clipped to the image) × Cin, its
+ * share of the expansion and depthwise weights, its share × filters of the
+ * projection weights. Halo positions are expanded once per filter block and
+ * split (redundant FLOPs where halos overlap). With splits > 1 each
+ * workgroup writes a partial projection that is read back once (through
+ * the L2, so as re-reads), and the 'pass' reduction adds a dispatch.
+ */
+export function irFusedCost(problem: IrProblem, tile: IrTile, residual = false): KernelCost {
+  const d = dwLayerOfIr(problem);
+  const expand = expandLayerOfIr(problem);
+  const project = projectLayerOfIr(problem);
+  const k2 = d.kernelSize * d.kernelSize;
+  const splits = irSplits(tile);
+  const filterBlocks = Math.ceil(problem.outChannels / tile.filters);
+  const spatialTiles = problem.batch * irSpatialTiles(problem, tile);
+  const outputPixels = spatialTiles * tile.tileH * tile.tileW;
+  const workgroups = irWorkgroupCount(problem, tile);
+  const haloPositions = tiledHaloPositions(d, tile.tileH, tile.tileW);
+
+  const xReads = filterBlocks * splits * haloPositions * problem.inChannels;
+  const xCompulsory = Math.min(xReads, pwInputElements(expand));
+  const expandWeights = problem.inChannels * problem.expandedChannels;
+  const dwWeights = k2 * problem.expandedChannels;
+  const projectWeights = problem.expandedChannels * problem.outChannels;
+  const weightReads = spatialTiles * (filterBlocks * (expandWeights + dwWeights) + projectWeights);
+  const weights = expandWeights + dwWeights + projectWeights;
+  const outputs = pwOutputElements(project);
+  const partials = splits > 1 ? 2 * splits * outputPixels * filterBlocks * tile.filters : 0;
+
+  const m = problem.expandedChannels;
+  const expandComputed = 2 * problem.inChannels * m * haloPositions * filterBlocks;
+  const dwComputed = 2 * k2 * m * outputPixels * filterBlocks;
+  const projectComputed = 2 * m * outputPixels * filterBlocks * tile.filters;
+  const flops = pwFlops(expand) + dwFlops(d) + pwFlops(project);
+  const invocations = irInvocations(tile);
+  const positions = tile.expandPositions;
+  const vecs = irExpandVecs(tile);
+  return {
+    kernel: 'pw→dw→pw (fused)',
+    compulsoryBytes: (xCompulsory + weights + outputs + (residual ? outputs : 0)) * B,
+    rereadBytes: (xReads - xCompulsory + weightReads - weights + partials) * B,
+    flops,
+    redundantFlops: Math.max(0, expandComputed + dwComputed + projectComputed - flops),
+    computeEfficiency: blendedEfficiency([
+      // Per 4 input channels: `positions` input and 4·`vecs` weight vec4 loads
+      // for positions·vecs·16 multiply-adds, over the halo's items.
+      {
+        flops: expandComputed,
+        efficiency:
+          loopEfficiency(16 * positions * vecs, positions + 4 * vecs) *
+          laneUtilization(
+            Math.ceil(haloPositions / (problem.batch * irSpatialTiles(problem, tile)) / positions) *
+              Math.ceil(tile.chunk / (4 * vecs)),
+            invocations,
+          ),
+      },
+      {
+        flops: dwComputed,
+        efficiency:
+          DEPTHWISE_TAP_EFFICIENCY * laneUtilization((tile.tileH * tile.tileW * tile.chunk) / 4, invocations),
+      },
+      // Per 4 expanded channels: threadPixels depthwise and threadFilters
+      // weight vec4 loads for threadPixels·threadFilters·4 multiply-adds.
+      {
+        flops: projectComputed,
+        efficiency: loopEfficiency(
+          4 * tile.threadPixels * tile.threadFilters,
+          tile.threadPixels + tile.threadFilters,
+        ),
+      },
+    ]),
+    workgroups,
+    invocationsPerWorkgroup: invocations,
+    dispatches: splits > 1 && !irInlineReduce(tile) ? 2 : 1,
+    fused: 'pwdwpw',
   };
 }

@@ -9,7 +9,7 @@
  * chains, and sites can only overlap within a chain.
  */
 
-import { DwPwProblem, PwDwProblem } from '../kernels/types';
+import { DwPwProblem, IrProblem, PwDwProblem } from '../kernels/types';
 import { DwLayerShape, PwLayerShape } from './layer_shapes';
 
 export type LayerKind = 'dw' | 'pw' | 'other';
@@ -31,13 +31,19 @@ export interface PlannerNode {
   consumers: string[];
   /** The output is read by the caller too, so it must be written. */
   isGraphOutput?: boolean;
+  /**
+   * pw layers: the output's one consumer is an Add of the input of the
+   * pw→dw→pw block ending here (an inverted residual), which the block
+   * kernel can take over.
+   */
+  residualAdd?: boolean;
 }
 
 export interface PlannerGraph {
   nodes: PlannerNode[];
 }
 
-/** 'pwdwpw' (a whole inverted-residual block) is an extension point: no fused kernel yet. */
+/** DW→PW, PW→DW, and a whole inverted-residual block PW→DW→PW (with its residual Add where there is one). */
 export type SiteKind = 'dwpw' | 'pwdw' | 'pwdwpw';
 
 export const SITE_KINDS: readonly SiteKind[] = ['dwpw', 'pwdw', 'pwdwpw'];
@@ -136,6 +142,32 @@ export function dwPwProblemOf(dw: DwLayerShape, pw: PwLayerShape): DwPwProblem {
     stride: dw.stride,
     outHeight: dw.outHeight,
     outWidth: dw.outWidth,
+  };
+}
+
+/** A pw→dw→pw site: the block's shapes and whether its residual Add is part of it. */
+export interface BlockSiteProblem extends IrProblem {
+  residual: boolean;
+}
+
+export function blockProblemOf(
+  expand: PwLayerShape,
+  dw: DwLayerShape,
+  project: PwLayerShape,
+  residual: boolean,
+): BlockSiteProblem {
+  return {
+    batch: expand.batch,
+    inHeight: expand.height,
+    inWidth: expand.width,
+    inChannels: expand.inChannels,
+    expandedChannels: expand.outChannels,
+    outChannels: project.outChannels,
+    kernelSize: dw.kernelSize,
+    stride: dw.stride,
+    outHeight: dw.outHeight,
+    outWidth: dw.outWidth,
+    residual,
   };
 }
 

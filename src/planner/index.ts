@@ -1,5 +1,5 @@
 /**
- * FusePlanner for WebGPU: which depthwise/pointwise pairs to fuse, with
+ * FusePlanner for WebGPU: which depthwise/pointwise pairs and blocks to fuse, with
  * which tiles, on which device. Pure and synchronous; plain data in and out.
  */
 
@@ -9,8 +9,9 @@ export {
   assertValidProfile,
   deviceProfileFromLimits,
   kernelLimitsOf,
+  profileForDevice,
 } from './device_profile';
-export type { DeviceProfile } from './device_profile';
+export type { AdapterIdentity, DeviceProfile, FusedKernelKind } from './device_profile';
 export { fitLine, makeCalibrate, profileFromMeasurements, saturationPoint } from './calibration';
 export type { Calibrate, CalibrationBackend, CalibrationMeasurements, MeasureDevice } from './calibration';
 export {
@@ -22,15 +23,23 @@ export {
   sequenceOf,
 } from './kernel_cost';
 export type { KernelCost, KernelEstimate, SequenceEstimate } from './kernel_cost';
-export { stockDepthwiseCost, stockDepthwiseLayout, stockPointwiseCost } from './stock_costs';
-export { dwPwFusedCost, pwDwFusedCost } from './fused_costs';
+export { stockAddCost, stockDepthwiseCost, stockDepthwiseLayout, stockPointwiseCost } from './stock_costs';
+export { dwPwFusedCost, irFusedCost, pwDwFusedCost } from './fused_costs';
 export { pixelRunFootprint, tiledHaloPositions, totalRunFootprint } from './footprint';
 export type { DwLayerShape, PwLayerShape } from './layer_shapes';
-export { dwPwTileCandidates, pwDwTileCandidates, searchDwPwTile, searchPwDwTile } from './tile_search';
+export {
+  dwPwTileCandidates,
+  irTileCandidates,
+  pwDwTileCandidates,
+  searchDwPwTile,
+  searchIrTile,
+  searchPwDwTile,
+} from './tile_search';
 export type { TileChoice, TileSearchOptions, TileSearchResult, TileSource } from './tile_search';
 export {
   SITE_KINDS,
   SITE_PATTERNS,
+  blockProblemOf,
   dwPwProblemOf,
   dwShapeOf,
   findSites,
@@ -40,7 +49,15 @@ export {
   siteId,
   validateGraph,
 } from './graph';
-export type { LayerKind, NhwcShape, PlannerGraph, PlannerNode, Site, SiteKind } from './graph';
+export type {
+  BlockSiteProblem,
+  LayerKind,
+  NhwcShape,
+  PlannerGraph,
+  PlannerNode,
+  Site,
+  SiteKind,
+} from './graph';
 export { chooseFusionsBruteForce, chooseFusionsDp } from './choose_fusions';
 export type { FusionObjective, FusionOption, Selection } from './choose_fusions';
 export { PLAN_VERSION, planFusions } from './plan';
@@ -53,6 +70,8 @@ export type {
   PlanOptions,
   PlanTotals,
   SitePlan,
+  SiteProblem,
+  SiteTile,
   TileCandidate,
 } from './plan';
 export { explain, formatTile } from './explain';

@@ -6,7 +6,8 @@
  *
  *   effectiveBytes = compulsoryBytes + rereadBytes · rereadCostFactor
  *   computedFlops  = flops + redundantFlops
- *   effectiveRate  = flopRate · computeEfficiency · (share of SIMD lanes a workgroup fills)
+ *   effectiveRate  = flopRate · computeEfficiency · calibration (fused kernels)
+ *                    · (share of SIMD lanes a workgroup fills)
  *   occupancy      = min(1, workgroups / minWorkgroups,
  *                        workgroups · invocationsPerWorkgroup / minInvocations)
  *
@@ -18,7 +19,7 @@
  * sum is the paper's global-memory-access count, in bytes.
  */
 
-import { DeviceProfile } from './device_profile';
+import { DeviceProfile, FusedKernelKind } from './device_profile';
 
 /** What one dispatch of a kernel moves and computes. */
 export interface KernelCost {
@@ -35,6 +36,8 @@ export interface KernelCost {
   workgroups: number;
   invocationsPerWorkgroup: number;
   dispatches: number;
+  /** Which fused kernel this is, for the profile's calibrated `fusedEfficiency`; absent for stock kernels. */
+  fused?: FusedKernelKind;
 }
 
 export interface KernelEstimate extends KernelCost {
@@ -62,9 +65,10 @@ function timing(cost: KernelCost, profile: DeviceProfile): Timing {
   const memoryMs = msForBytes(effectiveBytes, profile.memoryBandwidthGBps);
   // Workgroups narrower than the SIMD width leave lanes idle.
   const lanes = laneUtilization(cost.invocationsPerWorkgroup, profile.simdWidth);
+  const calibrated = cost.fused != null ? (profile.fusedEfficiency?.[cost.fused] ?? 1) : 1;
   const computeMs = msForFlops(
     cost.flops + cost.redundantFlops,
-    profile.flopRateGflops * cost.computeEfficiency * lanes,
+    profile.flopRateGflops * Math.min(1, cost.computeEfficiency * calibrated) * lanes,
   );
   const occupancy = Math.min(
     1,

@@ -3,7 +3,7 @@
  * conversions from the kernels' two-layer problems.
  */
 
-import { DwPwProblem, PwDwProblem } from '../kernels/types';
+import { DwPwProblem, IrProblem, PwDwProblem } from '../kernels/types';
 
 export const BYTES_PER_ELEMENT = 4;
 
@@ -79,6 +79,42 @@ export function dwLayerOfPwDw(p: PwDwProblem): DwLayerShape {
  * TF "SAME" splits it (the odd element goes after: a stride-2 3x3 on an
  * even size pads 0 before, 1 after). "VALID" sizes give 0.
  */
+/** The expansion 1x1 of an inverted-residual block. */
+export function expandLayerOfIr(p: IrProblem): PwLayerShape {
+  return {
+    batch: p.batch,
+    height: p.inHeight,
+    width: p.inWidth,
+    inChannels: p.inChannels,
+    outChannels: p.expandedChannels,
+  };
+}
+
+/** The depthwise of an inverted-residual block. */
+export function dwLayerOfIr(p: IrProblem): DwLayerShape {
+  return {
+    batch: p.batch,
+    inHeight: p.inHeight,
+    inWidth: p.inWidth,
+    channels: p.expandedChannels,
+    kernelSize: p.kernelSize,
+    stride: p.stride,
+    outHeight: p.outHeight,
+    outWidth: p.outWidth,
+  };
+}
+
+/** The projection 1x1 of an inverted-residual block. */
+export function projectLayerOfIr(p: IrProblem): PwLayerShape {
+  return {
+    batch: p.batch,
+    height: p.outHeight,
+    width: p.outWidth,
+    inChannels: p.expandedChannels,
+    outChannels: p.outChannels,
+  };
+}
+
 export function paddingBefore(inSize: number, outSize: number, kernelSize: number, stride: number): number {
   const total = Math.max(0, (outSize - 1) * stride + kernelSize - inSize);
   return Math.floor(total / 2);

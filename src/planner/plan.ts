@@ -4,15 +4,17 @@
  * profile and options always give the same plan.
  */
 
-import { DwPwProblem, DwPwTile, PwDwProblem, PwDwTile, Support } from '../kernels/types';
+import { DwPwProblem, DwPwTile, IrTile, PwDwProblem, PwDwTile, Support } from '../kernels/types';
 import { FusionObjective, FusionOption, chooseFusionsDp } from './choose_fusions';
 import { DeviceProfile, assertValidProfile } from './device_profile';
 import { formatBytes, formatMs } from './format';
 import {
+  BlockSiteProblem,
   PlannerGraph,
   PlannerNode,
   Site,
   SiteKind,
+  blockProblemOf,
   dwPwProblemOf,
   dwShapeOf,
   findSites,
@@ -22,11 +24,16 @@ import {
   validateGraph,
 } from './graph';
 import { KernelEstimate, SequenceEstimate, estimateKernel, sequenceOf } from './kernel_cost';
-import { DwLayerShape, PwLayerShape } from './layer_shapes';
-import { stockDepthwiseCost, stockPointwiseCost } from './stock_costs';
-import { TileSearchResult, TileSource, searchDwPwTile, searchPwDwTile } from './tile_search';
+import { DwLayerShape, PwLayerShape, pwOutputElements } from './layer_shapes';
+import { stockAddCost, stockDepthwiseCost, stockPointwiseCost } from './stock_costs';
+import { TileSearchResult, TileSource, searchDwPwTile, searchIrTile, searchPwDwTile } from './tile_search';
 
 export const PLAN_VERSION = 1;
+
+/** The shapes of a site, by kind: DW→PW, PW→DW, or a whole block. */
+export type SiteProblem = DwPwProblem | PwDwProblem | BlockSiteProblem;
+/** A fused kernel's tile parameters, by site kind. */
+export type SiteTile = DwPwTile | PwDwTile | IrTile;
 
 /** 'auto': fuse where the model predicts a saving; 'all': every feasible site; 'none': nothing. */
 export type FusionPolicy = 'auto' | 'all' | 'none';
@@ -34,7 +41,7 @@ export type FusionPolicy = 'auto' | 'all' | 'none';
 export interface PlanOptions {
   /** Default 'auto'. */
   policy?: FusionPolicy;
-  /** Site kinds to consider; default dwpw and pwdw (the kernels that exist). */
+  /** Site kinds to consider; default all three (dwpw, pwdw, pwdwpw). */
   kinds?: SiteKind[];
   /** Runner-up tiles to list per site (default 3). */
   tileCandidates?: number;
@@ -63,7 +70,7 @@ export interface CostSummary {
 }
 
 export interface TileCandidate {
-  tile: DwPwTile | PwDwTile;
+  tile: SiteTile;
   ms: number;
   bytes: number;
   workgroups: number;
@@ -74,7 +81,7 @@ export interface TileCandidate {
 export interface MeasuredSite {
   unfusedMs: number;
   fusedMs: number;
-  tile: DwPwTile | PwDwTile;
+  tile: SiteTile;
 }
 
 export interface SitePlan {
@@ -82,10 +89,10 @@ export interface SitePlan {
   kind: SiteKind;
   nodes: string[];
   legal: boolean;
-  problem?: DwPwProblem | PwDwProblem;
+  problem?: SiteProblem;
   unfused?: CostSummary;
   /** The best feasible tile's cost. */
-  fused?: CostSummary & { tile: DwPwTile | PwDwTile; workgroups: number; occupancy: number };
+  fused?: CostSummary & { tile: SiteTile; workgroups: number; occupancy: number };
   /** The fastest tiles found, best first. */
   tileCandidates: TileCandidate[];
   /** unfused.ms − fused.ms (measured when `measured` is set). */
@@ -126,7 +133,7 @@ export interface FusionPlan {
   totals: PlanTotals;
 }
 
-const DEFAULT_KINDS: SiteKind[] = ['dwpw', 'pwdw'];
+const DEFAULT_KINDS: SiteKind[] = ['dwpw', 'pwdw', 'pwdwpw'];
 
 /** Rounded for the JSON: 1 ns and whole bytes are far below the model's accuracy. */
 const roundMs = (ms: number) => Math.round(ms * 1e6) / 1e6;
@@ -142,7 +149,7 @@ function summary(sequence: SequenceEstimate): CostSummary {
   };
 }
 
-function tileCandidate(choice: { tile: DwPwTile | PwDwTile; estimate: KernelEstimate }): TileCandidate {
+function tileCandidate(choice: { tile: SiteTile; estimate: KernelEstimate }): TileCandidate {
   return {
     tile: { ...choice.tile },
     ms: roundMs(choice.estimate.ms),
@@ -166,9 +173,9 @@ function stockEstimate(node: PlannerNode, profile: DeviceProfile): KernelEstimat
 
 interface Evaluated {
   site: Site;
-  problem?: DwPwProblem | PwDwProblem;
+  problem?: SiteProblem;
   unfused?: SequenceEstimate;
-  search?: TileSearchResult<DwPwTile> | TileSearchResult<PwDwTile>;
+  search?: TileSearchResult<DwPwTile> | TileSearchResult<PwDwTile> | TileSearchResult<IrTile>;
   /** Why no fused cost exists, when none does. */
   blocker?: string;
 }
@@ -194,7 +201,16 @@ function evaluateSite(
     const search = searchPwDwTile(problem, profile, { top: topTiles, tiles });
     return { site, problem, unfused, search, blocker: search.reason };
   }
-  return { site, unfused, blocker: 'no fused PW→DW→PW kernel yet, so no cost model (extension point)' };
+  // pwdwpw: the residual Add, where the block has one, runs as a stock kernel unfused.
+  const expand = pwShapeOf(nodes[0]) as PwLayerShape;
+  const project = pwShapeOf(nodes[2]) as PwLayerShape;
+  const residual = nodes[2].residualAdd === true;
+  const problem = blockProblemOf(expand, dwShapeOf(nodes[1]) as DwLayerShape, project, residual);
+  const withAdd = residual
+    ? sequenceOf([...unfused.kernels, estimateKernel(stockAddCost(pwOutputElements(project)), profile)])
+    : unfused;
+  const search = searchIrTile(problem, profile, { top: topTiles, tiles });
+  return { site, problem, unfused: withAdd, search, blocker: search.reason };
 }
 
 export function planFusions(
@@ -249,7 +265,11 @@ export function planFusions(
   return {
     version: PLAN_VERSION,
     policy,
-    profile: { ...profile, limits: { ...profile.limits } },
+    profile: {
+      ...profile,
+      limits: { ...profile.limits },
+      ...(profile.fusedEfficiency != null ? { fusedEfficiency: { ...profile.fusedEfficiency } } : {}),
+    },
     sites,
     layers,
     totals: totalsOf(evaluated, stock, chosen),

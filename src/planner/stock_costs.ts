@@ -101,3 +101,22 @@ export function stockPointwiseCost(p: PwLayerShape): KernelCost {
     dispatches: 1,
   };
 }
+
+/**
+ * The stock elementwise Add of a residual connection (BinaryOpProgram,
+ * vec4, 128 invocations per workgroup): reads both operands, writes the sum.
+ */
+export function stockAddCost(elements: number): KernelCost {
+  const vec4s = Math.ceil(elements / 4);
+  return {
+    kernel: 'add (stock)',
+    compulsoryBytes: 3 * elements * B,
+    rereadBytes: 0,
+    flops: elements,
+    redundantFlops: 0,
+    computeEfficiency: loopEfficiency(4, 2),
+    workgroups: Math.ceil(vec4s / 128),
+    invocationsPerWorkgroup: 128,
+    dispatches: 1,
+  };
+}

@@ -7,10 +7,12 @@
  */
 
 import { defaultDwPwTile, dwPwTileFits } from '../kernels/depthwise_pointwise_tile';
+import { defaultIrTile, irGeometry, irTileFits } from '../kernels/inverted_residual_tile';
 import { defaultPwDwTile, pwDwTileFits } from '../kernels/pointwise_depthwise_tile';
-import { DwPwProblem, DwPwTile, KernelLimits, PwDwProblem, PwDwTile } from '../kernels/types';
+import { DwPwProblem, DwPwTile, IrTile, KernelLimits, PwDwProblem, PwDwTile } from '../kernels/types';
 import { DeviceProfile } from './device_profile';
-import { dwPwFusedCost, pwDwFusedCost } from './fused_costs';
+import { dwPwFusedCost, irFusedCost, pwDwFusedCost } from './fused_costs';
+import { BlockSiteProblem } from './graph';
 import { KernelCost, KernelEstimate, estimateKernel, predictMs } from './kernel_cost';
 
 export interface TileChoice<T> {
@@ -220,6 +222,64 @@ export function searchPwDwTile(
     (tile) => pwDwFusedCost(problem, tile),
     profile,
     pwDwKey,
+    options.top ?? 3,
+  );
+}
+
+/**
+ * Block tiles around the kernel's default: its spatial block halved and
+ * doubled, the chunk halved and doubled, and for each the splits that keep
+ * about the default's workgroup count, all at 1 split and at every split the
+ * chunk allows in powers of two, reduced inline and by a pass.
+ */
+export function irTileCandidates(problem: BlockSiteProblem, limits: KernelLimits): IrTile[] {
+  const base = defaultIrTile(problem, limits);
+  const tiles: IrTile[] = [];
+  const blocks: Array<[number, number]> = [
+    [base.tileH, base.tileW],
+    [Math.max(1, Math.ceil(base.tileH / 2)), base.tileW],
+    [Math.min(problem.outHeight, base.tileH * 2), base.tileW],
+    [base.tileH, Math.min(problem.outWidth, base.tileW * 2)],
+  ];
+  const chunks = [base.chunk, Math.max(4, base.chunk / 2), base.chunk * 2].filter(
+    (c) => c % 4 === 0 && c <= roundUp4(problem.expandedChannels),
+  );
+  for (const [tileH, tileW] of blocks) {
+    for (const chunk of chunks) {
+      const maxSplits = Math.max(1, Math.min(64, Math.floor(problem.expandedChannels / chunk)));
+      for (const splits of sortedUnique(
+        [...ladderUpTo(1, maxSplits), base.splits ?? 1].filter((v) => v <= maxSplits),
+      )) {
+        for (const reduce of splits > 1 ? (['inline', 'pass'] as const) : [undefined]) {
+          const tile: IrTile = { ...base, tileH, tileW, chunk };
+          delete tile.splits;
+          delete tile.reduce;
+          if (splits > 1) Object.assign(tile, { splits, reduce });
+          tiles.push(tile);
+        }
+      }
+    }
+  }
+  return tiles;
+}
+
+/** Ties: the default's shape first (larger blocks), then fewer splits, inline before a pass. */
+const irKey = (t: IrTile) => [t.tileH * t.tileW, t.chunk, -(t.splits ?? 1), t.reduce === 'pass' ? 0 : 1];
+
+export function searchIrTile(
+  problem: BlockSiteProblem,
+  profile: DeviceProfile,
+  options: TileSearchOptions = {},
+): TileSearchResult<IrTile> {
+  const geometry = irGeometry(problem);
+  return search(
+    options.tiles === 'search'
+      ? irTileCandidates(problem, profile.limits)
+      : [defaultIrTile(problem, profile.limits)],
+    (tile) => irTileFits(tile, geometry, profile.limits),
+    (tile) => irFusedCost(problem, tile, problem.residual),
+    profile,
+    irKey,
     options.top ?? 3,
   );
 }

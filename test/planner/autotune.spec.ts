@@ -1,25 +1,26 @@
 import '../setup';
 
-import { DwPwProblem, PwDwProblem } from '../../src/kernels/types';
 import {
   autotune,
   fileCache,
   H100_LIKE_PROFILE,
   memoryCache,
   planFusions,
+  SiteProblem,
   SiteVariant,
   TimeSite,
 } from '../../src/planner/index';
 import { describePure } from '../helpers/describe';
 import { mobileNetV2Graph } from './mobilenet_v2_fixture';
 
-/** A fake device: fused DW→PW is slow, fused PW→DW fast, one tile fastest of all. */
+/** A fake device: fused DW→PW and whole blocks are slow, fused PW→DW fast, one tile fastest of all. */
 function fakeDevice(): { time: TimeSite; calls: string[] } {
   const calls: string[] = [];
-  const time: TimeSite = async (kind, problem: DwPwProblem | PwDwProblem, variant: SiteVariant) => {
+  const time: TimeSite = async (kind, problem: SiteProblem, variant: SiteVariant) => {
     calls.push(`${kind} ${JSON.stringify(problem)} ${JSON.stringify(variant)}`);
     if (variant.kind === 'unfused') return 0.05;
     if (kind === 'dwpw') return 0.08;
+    if (kind === 'pwdwpw') return 0.09;
     const tile = variant.tile as { workgroupSize: number };
     return 0.04 - tile.workgroupSize * 1e-6;
   };
@@ -41,11 +42,15 @@ describePure('planner autotune', () => {
       expect(m.fusedMs).toBe(
         site.kind === 'dwpw'
           ? 0.08
-          : Math.min(
-              ...device.calls
-                .filter((c) => c.startsWith(`pwdw ${JSON.stringify(site.problem)} {"kind":"fused"`))
-                .map((c) => 0.04 - JSON.parse(c.slice(c.indexOf(' {"kind"') + 1)).tile.workgroupSize * 1e-6),
-            ),
+          : site.kind === 'pwdwpw'
+            ? 0.09
+            : Math.min(
+                ...device.calls
+                  .filter((c) => c.startsWith(`pwdw ${JSON.stringify(site.problem)} {"kind":"fused"`))
+                  .map(
+                    (c) => 0.04 - JSON.parse(c.slice(c.indexOf(' {"kind"') + 1)).tile.workgroupSize * 1e-6,
+                  ),
+              ),
       );
       const timedTiles = device.calls.filter((c) =>
         c.startsWith(`${site.kind} ${JSON.stringify(site.problem)} {"kind":"fused"`),
@@ -54,7 +59,7 @@ describePure('planner autotune', () => {
     }
     const tuned = planFusions(graph, H100_LIKE_PROFILE, { policy: 'auto', measured });
     for (const site of tuned.sites.filter((s) => s.measured != null)) {
-      if (site.kind === 'dwpw') expect(site.decision).toBe('unfused');
+      if (site.kind !== 'pwdw') expect(site.decision).toBe('unfused');
     }
     expect(tuned.sites.some((s) => s.kind === 'pwdw' && s.decision === 'fused')).toBe(true);
   });

@@ -1,9 +1,18 @@
 import '../setup';
 
 import { dwPwTileFits } from '../../src/kernels/depthwise_pointwise_tile';
+import { irGeometry, irTileFits } from '../../src/kernels/inverted_residual_tile';
 import { pwDwTileFits } from '../../src/kernels/pointwise_depthwise_tile';
-import { DEFAULT_LIMITS, DwPwTile, KernelLimits, PwDwProblem, PwDwTile } from '../../src/kernels/types';
 import {
+  DEFAULT_LIMITS,
+  DwPwTile,
+  IrTile,
+  KernelLimits,
+  PwDwProblem,
+  PwDwTile,
+} from '../../src/kernels/types';
+import {
+  BlockSiteProblem,
   DeviceProfile,
   FusionPlan,
   H100_LIKE_PROFILE,
@@ -26,12 +35,14 @@ function expectTilesFit(plan: FusionPlan, limits: KernelLimits) {
       const support =
         site.kind === 'dwpw'
           ? dwPwTileFits(candidate.tile as DwPwTile, limits)
-          : pwDwTileFits(
-              candidate.tile as PwDwTile,
-              (site.problem as PwDwProblem).kernelSize,
-              (site.problem as PwDwProblem).stride,
-              limits,
-            );
+          : site.kind === 'pwdw'
+            ? pwDwTileFits(
+                candidate.tile as PwDwTile,
+                (site.problem as PwDwProblem).kernelSize,
+                (site.problem as PwDwProblem).stride,
+                limits,
+              )
+            : irTileFits(candidate.tile as IrTile, irGeometry(site.problem as BlockSiteProblem), limits);
       expect(support.supported).withContext(`${site.id}: ${support.reason}`).toBe(true);
     }
   }
@@ -142,11 +153,8 @@ describePure('planner plans', () => {
     expect(plan.totals.plannedMs).toBeLessThanOrEqual(plan.totals.unfusedMs);
   });
 
-  it('lists pwdwpw blocks as un-costed sites when asked for them', () => {
-    const plan = planFusions(branchingGraph(), H100_AT_DEFAULT_LIMITS, {
-      policy: 'all',
-      kinds: ['dwpw', 'pwdw', 'pwdwpw'],
-    });
+  it('costs pwdwpw blocks beside the pairs, with the residual Add where there is one', () => {
+    const plan = planFusions(branchingGraph(), H100_AT_DEFAULT_LIMITS, { policy: 'all' });
     const block = plan.sites.find((s) => s.id === 'pwdwpw:expand2>dw2>project2');
     expect(block?.legal).toBe(false); // expand2 is a graph output
     expect(findSites(branchingGraph(), ['pwdwpw']).map((s) => s.id)).toEqual([
@@ -154,14 +162,30 @@ describePure('planner plans', () => {
       'pwdwpw:expand>dw>side_pw',
       'pwdwpw:expand2>dw2>project2',
     ]);
-    const shadowed = planFusions(
-      { nodes: branchingGraph().nodes.map((n) => ({ ...n, isGraphOutput: n.id === 'out' })) },
-      H100_AT_DEFAULT_LIMITS,
-      { kinds: ['pwdwpw'] },
-    ).sites.find((s) => s.id === 'pwdwpw:expand2>dw2>project2');
-    expect(shadowed?.legal).toBe(true);
-    expect(shadowed?.decision).toBe('unfused');
-    expect(shadowed?.reason).toMatch(/no fused PW→DW→PW kernel/);
+    const graph = { nodes: branchingGraph().nodes.map((n) => ({ ...n, isGraphOutput: n.id === 'out' })) };
+    const costed = planFusions(graph, H100_AT_DEFAULT_LIMITS, { kinds: ['pwdwpw'] }).sites.find(
+      (s) => s.id === 'pwdwpw:expand2>dw2>project2',
+    )!;
+    expect(costed.legal).toBe(true);
+    expect(costed.unfused?.kernels).toEqual(['pw (stock matmul)', 'dw (stock)', 'pw (stock matmul)']);
+    expect(costed.fused?.kernels).toEqual(['pw→dw→pw (fused)']);
+    expect((costed.problem as BlockSiteProblem).residual).toBe(false);
+    // The same block with its residual: the stock Add joins the unfused side, the residual read the fused one.
+    const withAdd = {
+      nodes: graph.nodes.map((n) => (n.id === 'project2' ? { ...n, residualAdd: true } : n)),
+    };
+    const residual = planFusions(withAdd, H100_AT_DEFAULT_LIMITS, { kinds: ['pwdwpw'] }).sites.find(
+      (s) => s.id === 'pwdwpw:expand2>dw2>project2',
+    )!;
+    expect(residual.unfused?.kernels).toEqual([
+      'pw (stock matmul)',
+      'dw (stock)',
+      'pw (stock matmul)',
+      'add (stock)',
+    ]);
+    expect(residual.unfused!.dispatches).toBe(4);
+    expect(residual.unfused!.ms).toBeGreaterThan(costed.unfused!.ms);
+    expect(residual.fused!.bytes).toBeGreaterThan(costed.fused!.bytes);
   });
 
   it("asks the kernels' own legality check through siteSupport", () => {
@@ -197,15 +221,19 @@ describePure('planner MobileNetV2-1.4 plan', () => {
         const plan = planFusions(mobileNetV2Graph(batch), profile);
         const dwPw = plan.sites.filter((s) => s.kind === 'dwpw');
         const pwDw = plan.sites.filter((s) => s.kind === 'pwdw');
+        const blocks = plan.sites.filter((s) => s.kind === 'pwdwpw');
         expect(dwPw.length).toBe(17);
         expect(pwDw.length).toBe(16);
+        expect(blocks.length).toBe(16);
         expect(plan.sites.every((s) => s.legal && s.fused != null)).toBe(true);
         expectTilesFit(plan, profile.limits);
         expectNoOverlap(plan);
         const fused = plan.totals.fusedSites;
-        expect(fused.dwpw + fused.pwdw).toBeGreaterThan(0);
-        expect(fused.dwpw + fused.pwdw).toBeLessThanOrEqual(17); // one per DW layer at most
-        expect(plan.totals.plannedDispatches).toBe(plan.totals.unfusedDispatches - fused.dwpw - fused.pwdw);
+        expect(fused.dwpw + fused.pwdw + fused.pwdwpw).toBeGreaterThan(0);
+        expect(fused.dwpw + fused.pwdw + fused.pwdwpw).toBeLessThanOrEqual(17); // one per DW layer at most
+        expect(plan.totals.plannedDispatches).toBe(
+          plan.totals.unfusedDispatches - fused.dwpw - fused.pwdw - 2 * fused.pwdwpw,
+        );
         const text = explain(plan);
         for (const site of plan.sites) expect(text).toContain(site.id);
       });
@@ -214,7 +242,8 @@ describePure('planner MobileNetV2-1.4 plan', () => {
 
   it("policy 'all' fuses one site per DW layer", () => {
     const plan = planFusions(mobileNetV2Graph(1), H100_AT_DEFAULT_LIMITS, { policy: 'all' });
-    expect(plan.totals.fusedSites.dwpw + plan.totals.fusedSites.pwdw).toBe(17);
+    const fused = plan.totals.fusedSites;
+    expect(fused.dwpw + fused.pwdw + fused.pwdwpw).toBe(17);
     expectNoOverlap(plan);
   });
 });

@@ -1,117 +1,173 @@
 /**
- * Planner fidelity on a real GPU: for every fusion site of nsfwjs
- * `mobilenet_v2_mid` and `posenet`, time unfused vs fused at the planner's
- * tile (≥ 5 interleaved rounds in one process, spread reported), compare
- * with the model's predictions, and score the plans: 'none', 'all', 'auto'
- * (model) and the per-site measured oracle (the same DP over measured
- * savings). Regret = oracle saving − plan saving, relative to the stock
- * model's GPU time.
+ * Planner fidelity on a real GPU. For every fusion site of nsfwjs
+ * `mobilenet_v2_mid` and `posenet` (DW→PW and PW→DW pairs and whole
+ * PW→DW→PW blocks), the GPU time (timestamp queries) of the stock kernels
+ * and of the fused kernel at the planner's tile, paired in time: each round
+ * times every site's two variants back to back (order alternating), and a
+ * site's speedup is the median of its per-round ratios (p25–p75 reported as
+ * the spread). Plans scored on these measurements: 'none', 'all', 'auto'
+ * (the cost model) and the per-site measured oracle (the same DP over
+ * measured savings). Regret = oracle saving − auto saving, relative to the
+ * stock model's GPU time. Then the whole model, rewritten under each plan,
+ * in interleaved rounds: its GPU time relative to stock.
  *
  *   bash ../shared/gpu/bundle.sh bench/planner/planner_bench.ts
- *   bash .gpu-runtime/enter.sh node .gpu-runtime/planner_bench.mjs --out $OUT/planner.json
+ *   bash .gpu-runtime/enter.sh node .gpu-runtime/planner_bench.mjs --out $OUT/planner.json \
+ *     [--rounds 7] [--cases mobilenet_v2_mid:1,mobilenet_v2_mid:8,posenet:1]
  */
 
 import '../../scripts/dawn_prelude';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { loadGraphModel as tfLoadGraphModel } from '@tensorflow/tfjs-converter';
+import { GraphModel, loadGraphModel as tfLoadGraphModel } from '@tensorflow/tfjs-converter';
 
 import '../../src/index';
-import { fuseGraphModelArtifacts } from '../../src/graph-rewrite/index';
+import { fuseGraphModelArtifacts, loadGraphModel } from '../../src/graph-rewrite/index';
 import { kernelLimitsOf } from '../../src/kernels/fused_conv_util';
-import { makeSiteTimer } from '../../src/ops/site_timer';
+import { buildSiteRunner } from '../../src/ops/site_timer';
 import {
-  deviceProfileFromLimits,
+  AdapterIdentity,
   FusionPlan,
-  H100_LIKE_PROFILE,
   MeasuredSite,
+  SitePlan,
+  profileForDevice,
 } from '../../src/planner/index';
-import { artifactsFromDir, inputShapeOf } from '../../scripts/model_files';
-import { deviceDescription, gpuTime, median, parseArgs, runMain, writeResults } from '../util';
+import { artifactsFromDir, fileHandler, inputShapeOf, smoothImage } from '../../scripts/model_files';
+import { deviceDescription, gpuTime, median, parseArgs, quantile, runMain, writeResults } from '../util';
 
 const args = parseArgs(process.argv.slice(2));
-const ROUNDS = Number(args.rounds ?? 5);
-const CASES: Array<[string, number]> = (args.cases ?? 'mobilenet_v2_mid:1,mobilenet_v2_mid:8,posenet:1')
+const ROUNDS = Number(args.rounds ?? 7);
+const CASES: Array<[string, number]> = (
+  args.cases ?? 'mobilenet_v2_mid:1,mobilenet_v2_mid:8,mobilenet_v2_mid:32,posenet:1,posenet:8'
+)
   .split(',')
   .map((c) => {
     const [name, batch] = c.split(':');
     return [name, Number(batch)];
   });
+const POLICIES = ['none', 'all', 'auto'] as const;
 
 const chosenSaving = (plan: FusionPlan, measured: Record<string, MeasuredSite>) =>
   plan.sites
     .filter((s) => s.decision === 'fused' && measured[s.id] != null)
     .reduce((sum, s) => sum + measured[s.id].unfusedMs - measured[s.id].fusedMs, 0);
 
+const kernelMs = async (run: () => tf.Tensor) => (await gpuTime(run)).kernelMs;
+
+/** Paired per-round GPU times of every site's stock and fused variants. */
+async function measureSites(sites: SitePlan[]) {
+  const runners = sites.map((site) => ({
+    site,
+    unfused: buildSiteRunner(site.kind, site.problem!, { kind: 'unfused' }),
+    fused: buildSiteRunner(site.kind, site.problem!, { kind: 'fused', tile: site.fused!.tile }),
+  }));
+  const samples = runners.map(() => ({ unfused: [] as number[], ratio: [] as number[] }));
+  try {
+    for (const r of runners) {
+      await kernelMs(r.unfused.run); // compile
+      await kernelMs(r.fused.run);
+    }
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const [i, r] of runners.entries()) {
+        const first = round % 2 === 0 ? r.unfused : r.fused;
+        const second = round % 2 === 0 ? r.fused : r.unfused;
+        const a = await kernelMs(first.run);
+        const b = await kernelMs(second.run);
+        const [unfused, fused] = round % 2 === 0 ? [a, b] : [b, a];
+        samples[i].unfused.push(unfused);
+        samples[i].ratio.push(unfused / fused);
+      }
+    }
+  } finally {
+    for (const r of runners) {
+      r.unfused.dispose();
+      r.fused.dispose();
+    }
+  }
+  return sites.map((site, i) => {
+    const s = samples[i];
+    const unfusedMs = median(s.unfused);
+    const speedup = median(s.ratio);
+    return {
+      site,
+      unfusedMs,
+      fusedMs: unfusedMs / speedup,
+      speedup,
+      spread: [quantile(s.ratio, 0.25), quantile(s.ratio, 0.75)] as [number, number],
+    };
+  });
+}
+
+/** GPU time of the stock model and of the model rewritten under each policy, in interleaved rounds. */
+async function measureModels(dir: string, shape: number[], profile: ReturnType<typeof profileForDevice>) {
+  await tf.setBackend('webgpu');
+  const stock = await tfLoadGraphModel(fileHandler(dir));
+  const stockInput = tf.tensor(smoothImage(shape), shape);
+  await tf.setBackend('webgpu-fused');
+  const fused: Record<string, GraphModel> = {};
+  for (const policy of POLICIES) {
+    fused[policy] = await loadGraphModel(fileHandler(dir), { plan: policy, profile, inputShape: shape });
+  }
+  const fusedInput = tf.tensor(smoothImage(shape), shape);
+  const runOf = (model: GraphModel, input: tf.Tensor) => () => {
+    const out = model.execute(input);
+    if (!Array.isArray(out)) return out as tf.Tensor;
+    tf.dispose(out.slice(1));
+    return out[0];
+  };
+  const timeOn = async (backend: string, model: GraphModel, input: tf.Tensor) => {
+    await tf.setBackend(backend);
+    return gpuTime(runOf(model, input));
+  };
+  const stockMs: number[] = [];
+  const ratios: Record<string, number[]> = Object.fromEntries(POLICIES.map((p) => [p, []]));
+  const dispatches: Record<string, number> = {};
+  for (let round = 0; round < ROUNDS + 2; round++) {
+    const s = await timeOn('webgpu', stock, stockInput);
+    for (const policy of POLICIES) {
+      const f = await timeOn('webgpu-fused', fused[policy], fusedInput);
+      dispatches[policy] = f.dispatches;
+      if (round >= 2) ratios[policy].push(s.kernelMs / f.kernelMs);
+    }
+    if (round >= 2) stockMs.push(s.kernelMs);
+  }
+  await tf.setBackend('webgpu');
+  stock.dispose();
+  stockInput.dispose();
+  await tf.setBackend('webgpu-fused');
+  Object.values(fused).forEach((m) => m.dispose());
+  fusedInput.dispose();
+  return {
+    stockGpuMs: median(stockMs),
+    speedupVsStock: Object.fromEntries(
+      POLICIES.map((p) => [
+        p,
+        { median: median(ratios[p]), p25: quantile(ratios[p], 0.25), p75: quantile(ratios[p], 0.75) },
+      ]),
+    ),
+    dispatches,
+  };
+}
+
 async function measureCase(name: string, batch: number) {
   const dir = `models/${name}`;
   const shape = inputShapeOf(dir, batch);
   if (shape[0] !== batch) return null;
   await tf.setBackend('webgpu-fused');
-  const limits = kernelLimitsOf((tf.backend() as unknown as { device: GPUDevice }).device.limits);
-  const profile = deviceProfileFromLimits(limits, {}, H100_LIKE_PROFILE);
-  const plans = Object.fromEntries(
-    (['none', 'all', 'auto'] as const).map((policy) => [
-      policy,
-      fuseGraphModelArtifacts(artifactsFromDir(dir), { plan: policy, profile, inputShape: shape }).report
-        .plan!,
-    ]),
-  );
+  const backend = tf.backend() as unknown as { device: GPUDevice; adapterDescription?: AdapterIdentity };
+  const profile = profileForDevice(kernelLimitsOf(backend.device.limits), backend.adapterDescription);
+  const planOf = (plan: (typeof POLICIES)[number], measured?: Record<string, MeasuredSite>) =>
+    fuseGraphModelArtifacts(artifactsFromDir(dir), { plan, profile, inputShape: shape, measured }).report
+      .plan!;
+  const plans = Object.fromEntries(POLICIES.map((p) => [p, planOf(p)])) as Record<string, FusionPlan>;
   const sites = plans.auto.sites.filter((s) => s.legal && s.problem != null && s.fused != null);
-
-  // Interleaved rounds over all sites: each round times every site once.
-  const time = makeSiteTimer({ repeats: 20, rounds: 1 });
-  const samples = new Map<string, { unfused: number[]; fused: number[] }>();
-  for (let round = 0; round < ROUNDS; round++) {
-    for (const site of sites) {
-      const entry = samples.get(site.id) ?? { unfused: [], fused: [] };
-      const kind = site.kind as 'dwpw' | 'pwdw';
-      entry.unfused.push(await time(kind, site.problem!, { kind: 'unfused' }));
-      entry.fused.push(await time(kind, site.problem!, { kind: 'fused', tile: site.fused!.tile }));
-      samples.set(site.id, entry);
-    }
-  }
+  const timed = await measureSites(sites);
   const measured: Record<string, MeasuredSite> = {};
-  const perSite = sites.map((site) => {
-    const s = samples.get(site.id)!;
-    measured[site.id] = { unfusedMs: median(s.unfused), fusedMs: median(s.fused), tile: site.fused!.tile };
-    return {
-      id: site.id,
-      kind: site.kind,
-      problem: site.problem,
-      tile: site.fused!.tile,
-      predicted: { unfusedMs: site.unfused?.ms, fusedMs: site.fused?.ms },
-      measured: {
-        unfusedMs: median(s.unfused),
-        fusedMs: median(s.fused),
-        unfusedRange: [Math.min(...s.unfused), Math.max(...s.unfused)],
-        fusedRange: [Math.min(...s.fused), Math.max(...s.fused)],
-      },
-      decisions: { auto: site.decision, all: plans.all.sites.find((x) => x.id === site.id)?.decision },
-    };
-  });
-  const oracle = fuseGraphModelArtifacts(artifactsFromDir(dir), {
-    plan: 'auto',
-    profile,
-    inputShape: shape,
-    measured,
-  }).report.plan!;
-
-  // The stock model's GPU time, for relative regret.
-  await tf.setBackend('webgpu');
-  const stockModel = await tfLoadGraphModel(tf.io.fromMemory(artifactsFromDir(dir)));
-  const input = tf.randomUniform(shape, 0, 1);
-  const run = () => {
-    const out = stockModel.execute(input);
-    if (!Array.isArray(out)) return out as tf.Tensor;
-    tf.dispose(out.slice(1));
-    return out[0];
-  };
-  const stockMs: number[] = [];
-  for (let i = 0; i < 3 + ROUNDS; i++) stockMs.push((await gpuTime(run)).kernelMs);
-  stockModel.dispose();
-  input.dispose();
-  const stockGpuMs = median(stockMs.slice(3));
+  for (const t of timed) {
+    measured[t.site.id] = { unfusedMs: t.unfusedMs, fusedMs: t.fusedMs, tile: t.site.fused!.tile };
+  }
+  const oracle = planOf('auto', measured);
+  const model = await measureModels(dir, shape, profile);
 
   const savings = {
     none: 0,
@@ -119,13 +175,32 @@ async function measureCase(name: string, batch: number) {
     auto: chosenSaving(plans.auto, measured),
     oracle: chosenSaving(oracle, measured),
   };
-  const regret = (savings.oracle - savings.auto) / stockGpuMs;
+  const decided = (plan: FusionPlan, id: string) => plan.sites.find((x) => x.id === id)?.decision;
+  const perSite = timed.map((t) => ({
+    id: t.site.id,
+    kind: t.site.kind,
+    problem: t.site.problem,
+    tile: t.site.fused!.tile,
+    predicted: { unfusedMs: t.site.unfused?.ms, fusedMs: t.site.fused?.ms },
+    measured: { unfusedMs: t.unfusedMs, fusedMs: t.fusedMs, speedup: t.speedup, spread: t.spread },
+    decisions: {
+      auto: decided(plans.auto, t.site.id),
+      all: decided(plans.all, t.site.id),
+      oracle: decided(oracle, t.site.id),
+    },
+  }));
+  // A chosen fusion slower than stock beyond the noise: even its p75 ratio is below 1.
+  const losing = perSite.filter((s) => s.decisions.auto === 'fused' && s.measured.spread[1] < 1);
   return {
     model: name,
     batch,
-    stockGpuMs,
+    profile: profile.name,
+    stockGpuMs: model.stockGpuMs,
     savings,
-    regretOfAuto: regret,
+    regretOfAuto: (savings.oracle - savings.auto) / model.stockGpuMs,
+    losingChosenFusions: losing.map((s) => s.id),
+    modelSpeedup: model.speedupVsStock,
+    modelDispatches: model.dispatches,
     oracleFused: oracle.sites.filter((s) => s.decision === 'fused').map((s) => s.id),
     sites: perSite,
   };
@@ -141,19 +216,32 @@ async function main() {
     const r = await measureCase(name, batch);
     if (r == null) continue;
     results.push(r);
+    const pct = (ms: number) => `${((100 * ms) / r.stockGpuMs).toFixed(1)} %`;
     console.log(
-      `${name} b${batch}: stock model GPU ${r.stockGpuMs.toFixed(3)} ms; measured saving (ms per inference, site pairs): ` +
-        `none 0, all ${r.savings.all.toFixed(4)}, auto ${r.savings.auto.toFixed(4)}, oracle ${r.savings.oracle.toFixed(4)}; ` +
-        `regret of auto ${(100 * r.regretOfAuto).toFixed(1)} % of the model`,
+      `${name} b${batch} (profile ${r.profile}): stock model GPU ${r.stockGpuMs.toFixed(3)} ms; ` +
+        `measured site savings none 0, all ${pct(r.savings.all)}, auto ${pct(r.savings.auto)}, ` +
+        `oracle ${pct(r.savings.oracle)}; regret of auto ${(100 * r.regretOfAuto).toFixed(1)} %; ` +
+        `chosen fusions slower beyond noise: ${r.losingChosenFusions.length}`,
+    );
+    const m = r.modelSpeedup;
+    console.log(
+      `  whole model GPU speedup vs stock (median [p25, p75]): ` +
+        POLICIES.map(
+          (p) =>
+            `${p} ${m[p].median.toFixed(3)} [${m[p].p25.toFixed(3)}, ${m[p].p75.toFixed(3)}] (${r.modelDispatches[p]} dispatches)`,
+        ).join('; '),
     );
     for (const s of r.sites) {
+      const id = s.id.length > 70 ? `…${s.id.slice(-69)}` : s.id;
       console.log(
-        `  ${s.id.padEnd(60)} pred ${s.predicted.unfusedMs?.toFixed(4)}/${s.predicted.fusedMs?.toFixed(4)} ` +
-          `meas ${s.measured.unfusedMs.toFixed(4)}/${s.measured.fusedMs.toFixed(4)} auto ${s.decisions.auto}`,
+        `  ${s.kind.padEnd(6)} ${id.padEnd(70)} pred ${s.predicted.unfusedMs?.toFixed(4)}/${s.predicted.fusedMs?.toFixed(4)} ` +
+          `meas ${s.measured.unfusedMs.toFixed(4)}/${s.measured.fusedMs.toFixed(4)} ` +
+          `x${s.measured.speedup.toFixed(2)} [${s.measured.spread.map((v) => v.toFixed(2)).join(', ')}] ` +
+          `auto ${s.decisions.auto} oracle ${s.decisions.oracle}`,
       );
     }
   }
-  writeResults(args.out, device, { results });
+  writeResults(args.out, device, { rounds: ROUNDS, results });
   console.log('done');
 }
 

@@ -46,9 +46,10 @@ export interface FuseOptions {
   tiles?: TileSource;
   /**
    * PW→DW→PW chains (+ residual Add) as one FusedInvertedResidual node:
-   * 'auto' (default) the legal ones planned at batch 1, 'all' every legal
-   * one, 'none' no block (only pairs). A chosen block's pairs are not
-   * planned. Ignored with a saved plan (its `blocks` decide).
+   * 'auto' (default) as the plan decides (blocks are planner sites beside
+   * the pairs), 'all' every legal one, 'none' no block (only pairs). A
+   * forced block's pairs are not planned. Ignored with a saved plan (its
+   * `blocks` decide).
    */
   blocks?: BlockChoice;
 }

@@ -10,6 +10,12 @@ import { DEFAULT_LIMITS, KernelLimits } from '../kernels/types';
 /** The fused kernels, as site kinds: DW→PW, PW→DW and the whole block PW→DW→PW. */
 export type FusedKernelKind = 'dwpw' | 'pwdw' | 'pwdwpw';
 
+/** See `DeviceProfile.fusedEfficiency`. */
+export interface EfficiencyCalibration {
+  scale: number;
+  exponent: number;
+}
+
 export interface DeviceProfile {
   /** A label for reports, e.g. 'h100-like'. */
   name: string;
@@ -34,11 +40,12 @@ export interface DeviceProfile {
   simdWidth: number;
   /**
    * Measured correction of each fused kernel's modelled inner-loop
-   * efficiency (default 1): what its loads-per-multiply-add count misses
-   * (barriers, workgroup-memory bank conflicts, register pressure) on this
-   * device. See bench/planner/model_fit.ts.
+   * efficiency e (multiply-adds per load issued, idle invocations):
+   * min(1, scale · e^exponent) instead of e. It stands for what the count
+   * misses on this device (latency hiding by larger register tiles,
+   * barriers, bank conflicts). See bench/planner/model_fit.ts.
    */
-  fusedEfficiency?: Partial<Record<FusedKernelKind, number>>;
+  fusedEfficiency?: Partial<Record<FusedKernelKind, EfficiencyCalibration>>;
   /** Where the numbers come from (measured, assumed, calibrated on ...). */
   source: string;
 }
@@ -55,11 +62,11 @@ export interface DeviceProfile {
  *   model reproduces the measured stock matmuls (64-invocation workgroups)
  *   of 14–98 workgroups (0.0146–0.056 ms) within ~15 %;
  * - re-reads at 0.25 of a DRAM byte: the 50 MB L2 holds most intermediates (assumed);
- * - fused kernel efficiency ×1 (DW→PW), ×0.75 (PW→DW), ×0.65 (whole block):
- *   fitted to the paired GPU ratios of the 11 MobileNetV2 block shapes at
- *   batch 1, 8 and 32 (bench/results/blocks-2026-11-26-h100-v7.json; with
- *   them the model tells faster from slower than stock in 81 of 99 cases,
- *   70 without; bench/planner/model_fit.ts).
+ * - fused kernel efficiencies min(1, scale · e^exponent) fitted to the
+ *   paired GPU ratios of every DW→PW, PW→DW and block site of
+ *   mobilenet_v2_mid (batch 1, 8, 32) and posenet (batch 1)
+ *   (bench/results/planner-2026-11-26-h100-v1.json) and checked against the
+ *   block benchmark (blocks-2026-11-26-h100-v7.json): bench/planner/model_fit.ts.
  */
 export const H100_LIKE_PROFILE: DeviceProfile = {
   name: 'h100-like',
@@ -76,7 +83,11 @@ export const H100_LIKE_PROFILE: DeviceProfile = {
   minInvocations: 132 * 64,
   rereadCostFactor: 0.25,
   simdWidth: 32,
-  fusedEfficiency: { dwpw: 1, pwdw: 0.75, pwdwpw: 0.65 },
+  fusedEfficiency: {
+    dwpw: { scale: 5, exponent: 2 },
+    pwdw: { scale: 0.6, exponent: 2 },
+    pwdwpw: { scale: 0.6, exponent: 1 },
+  },
   source:
     'H100 80GB HBM3 under Dawn: limits and 0.012 ms dispatch floor measured; ' +
     'bandwidth 80 % of spec, 10 TFLOP/s from measured 4-12 TFLOP/s, 132 workgroups x 64 invocations (SM count) fitted to measured stock matmuls, ' +
@@ -157,9 +168,10 @@ export function assertValidProfile(profile: DeviceProfile): void {
     }
   }
   for (const [kind, value] of Object.entries(profile.fusedEfficiency ?? {})) {
-    if (!(Number.isFinite(value) && value > 0)) {
+    const { scale, exponent } = (value ?? {}) as Partial<EfficiencyCalibration>;
+    if (!(Number.isFinite(scale) && scale! > 0 && Number.isFinite(exponent) && exponent! >= 0)) {
       throw new Error(
-        `device profile '${profile.name}': fusedEfficiency.${kind} must be a positive number, got ${value}`,
+        `device profile '${profile.name}': fusedEfficiency.${kind} must be {scale > 0, exponent ≥ 0}, got ${JSON.stringify(value)}`,
       );
     }
   }

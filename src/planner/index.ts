@@ -11,11 +11,17 @@ export {
   kernelLimitsOf,
   profileForDevice,
 } from './device_profile';
-export type { AdapterIdentity, DeviceProfile, FusedKernelKind } from './device_profile';
+export type {
+  AdapterIdentity,
+  DeviceProfile,
+  EfficiencyCalibration,
+  FusedKernelKind,
+} from './device_profile';
 export { fitLine, makeCalibrate, profileFromMeasurements, saturationPoint } from './calibration';
 export type { Calibrate, CalibrationBackend, CalibrationMeasurements, MeasureDevice } from './calibration';
 export {
   blendedEfficiency,
+  calibratedEfficiency,
   estimateKernel,
   laneUtilization,
   loopEfficiency,

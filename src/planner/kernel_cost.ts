@@ -6,7 +6,7 @@
  *
  *   effectiveBytes = compulsoryBytes + rereadBytes · rereadCostFactor
  *   computedFlops  = flops + redundantFlops
- *   effectiveRate  = flopRate · computeEfficiency · calibration (fused kernels)
+ *   effectiveRate  = flopRate · computeEfficiency (calibrated for fused kernels)
  *                    · (share of SIMD lanes a workgroup fills)
  *   occupancy      = min(1, workgroups / minWorkgroups,
  *                        workgroups · invocationsPerWorkgroup / minInvocations)
@@ -65,10 +65,9 @@ function timing(cost: KernelCost, profile: DeviceProfile): Timing {
   const memoryMs = msForBytes(effectiveBytes, profile.memoryBandwidthGBps);
   // Workgroups narrower than the SIMD width leave lanes idle.
   const lanes = laneUtilization(cost.invocationsPerWorkgroup, profile.simdWidth);
-  const calibrated = cost.fused != null ? (profile.fusedEfficiency?.[cost.fused] ?? 1) : 1;
   const computeMs = msForFlops(
     cost.flops + cost.redundantFlops,
-    profile.flopRateGflops * Math.min(1, cost.computeEfficiency * calibrated) * lanes,
+    profile.flopRateGflops * calibratedEfficiency(cost, profile) * lanes,
   );
   const occupancy = Math.min(
     1,
@@ -77,6 +76,18 @@ function timing(cost: KernelCost, profile: DeviceProfile): Timing {
   );
   const ms = Math.max(memoryMs, computeMs) / occupancy + cost.dispatches * profile.dispatchOverheadMs;
   return { ms, memoryMs, computeMs, occupancy };
+}
+
+/**
+ * A fused kernel's modelled efficiency e as the profile's measurements
+ * correct it: min(1, scale · e^exponent). An exponent above 1 says the
+ * device rewards inner loops with many multiply-adds per load more steeply
+ * than their ratio alone (register tiles that hide latency).
+ */
+export function calibratedEfficiency(cost: KernelCost, profile: DeviceProfile): number {
+  const calibration = cost.fused != null ? profile.fusedEfficiency?.[cost.fused] : undefined;
+  if (calibration == null) return cost.computeEfficiency;
+  return Math.min(1, calibration.scale * cost.computeEfficiency ** calibration.exponent);
 }
 
 /** Just the predicted time (the tile search calls this thousands of times). */

@@ -268,7 +268,13 @@ export function planFusions(
     profile: {
       ...profile,
       limits: { ...profile.limits },
-      ...(profile.fusedEfficiency != null ? { fusedEfficiency: { ...profile.fusedEfficiency } } : {}),
+      ...(profile.fusedEfficiency != null
+        ? {
+            fusedEfficiency: Object.fromEntries(
+              Object.entries(profile.fusedEfficiency).map(([k, v]) => [k, { ...v }]),
+            ),
+          }
+        : {}),
     },
     sites,
     layers,

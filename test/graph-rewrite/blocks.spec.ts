@@ -9,6 +9,7 @@ import {
   GraphFusionPlan,
 } from '../../src/graph-rewrite';
 import { NodeJson } from '../../src/graph-rewrite/model_json';
+import { DeviceProfile, H100_LIKE_PROFILE } from '../../src/planner';
 import { packInvertedResidualData } from '../../src/kernels/inverted_residual_layout';
 import {
   invertedResidual,
@@ -95,21 +96,27 @@ describePure('graph blocks: matching, packing and plans', () => {
     expect(chain.reason).toMatch(/not both of its pairs are fusable/);
   });
 
-  it("blocks 'auto' fuses at batch 1 only, 'none' keeps the pairs, plan 'none' fuses nothing", () => {
+  it("blocks 'auto' are planner sites beside their pairs; 'none' keeps the pairs; plan 'none' fuses nothing", () => {
     const a = fusedFormBlock(true);
-    expect(fuseGraphModelArtifacts(a).report.counts.pwdwpw.fused).toBe(1);
+    const planned = fuseGraphModelArtifacts(a).report;
+    expect(planned.counts.pwdwpw.fused).toBe(1);
+    expect(planned.sites.find((s) => s.kind === 'pwdwpw')!.reason).toMatch(/^saves /);
+    for (const pair of planned.sites.filter((s) => s.kind !== 'pwdwpw')) {
+      expect(pair.reason).toMatch(/shares a layer with pwdwpw:/);
+    }
+    // On a device where the block kernel is predicted slow, the plan takes a pair instead.
+    const slowBlocks: DeviceProfile = {
+      ...H100_LIKE_PROFILE,
+      fusedEfficiency: { ...H100_LIKE_PROFILE.fusedEfficiency, pwdwpw: { scale: 0.001, exponent: 1 } },
+    };
     const dynamic = fusedFormBlock(true, undefined, [-1, 9, 9, 8]);
-    const batch4 = fuseGraphModelArtifacts(dynamic, { inputShape: [4, 9, 9, 8], plan: 'all' }).report;
+    const batch4 = fuseGraphModelArtifacts(dynamic, { inputShape: [4, 9, 9, 8], profile: slowBlocks }).report;
     expect(batch4.counts.pwdwpw.fused).toBe(0);
-    expect(batch4.sites.find((s) => s.kind === 'pwdwpw')!.reason).toMatch(/planned batch 4/);
+    expect(batch4.sites.find((s) => s.kind === 'pwdwpw')!.reason).toMatch(/predicted slower/);
     expect(batch4.counts.pwdw.fused + batch4.counts.dwpw.fused).toBe(1);
     const none = fuseGraphModelArtifacts(a, { blocks: 'none', plan: 'all' });
     expect(none.report.counts.pwdwpw.fused).toBe(0);
     expect(fusedNodes(none.artifacts, FUSED_PW_DW_OP).length + none.report.counts.dwpw.fused).toBe(1);
-    // A chain expanding less than 4x (MobileNetV1-style) is left to the pairs under 'auto'.
-    const narrow = fuseGraphModelArtifacts(unfoldedBlock()).report;
-    expect(narrow.counts.pwdwpw.fused).toBe(0);
-    expect(narrow.sites.find((s) => s.kind === 'pwdwpw')!.reason).toMatch(/expansion 8 -> 16/);
     expect(fuseGraphModelArtifacts(unfoldedBlock(), { blocks: 'all' }).report.counts.pwdwpw.fused).toBe(1);
     const nothing = fuseGraphModelArtifacts(a, { plan: 'none', blocks: 'all' });
     expect(nothing.report.counts.pwdwpw.fused).toBe(0);

@@ -167,12 +167,19 @@ function plannerSection(file) {
     'Measured saving per inference (ms) of each plan; regret = oracle − auto, relative to the stock GPU time.',
     '',
   );
-  md.push('| model | batch | stock GPU ms | all | auto (model) | oracle (measured) | regret of auto |');
-  md.push('|---|---|---|---|---|---|---|');
+  md.push(
+    '| model | batch | stock GPU ms | all | auto (model) | oracle (measured) | regret of auto | ' +
+      'chosen fusions slower beyond noise | whole model GPU speedup none / all / auto |',
+  );
+  md.push('|---|---|---|---|---|---|---|---|---|');
   for (const r of results) {
+    const whole = r.modelSpeedup
+      ? ['none', 'all', 'auto'].map((p) => `${r.modelSpeedup[p].median.toFixed(3)}×`).join(' / ')
+      : '–';
+    const losing = r.losingChosenFusions ? String(r.losingChosenFusions.length) : '–';
     md.push(
       `| ${r.model} | ${r.batch} | ${ms(r.stockGpuMs)} | ${ms(r.savings.all)} | ${ms(r.savings.auto)} | ` +
-        `${ms(r.savings.oracle)} | ${(100 * r.regretOfAuto).toFixed(1)} % |`,
+        `${ms(r.savings.oracle)} | ${(100 * r.regretOfAuto).toFixed(1)} % | ${losing} | ${whole} |`,
     );
   }
   md.push('');

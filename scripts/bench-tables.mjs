@@ -73,15 +73,19 @@ function modelsTable(data) {
 
 function plannerTable(data) {
   const lines = [
-    'Measured saving per inference (ms, site pairs timed stock vs fused at the planner tile, medians of interleaved rounds) of each plan; regret = oracle − auto, relative to the stock model GPU time.',
+    'Measured saving per inference (ms; each site timed stock vs fused at the planner tile, GPU time, paired per round, medians of interleaved rounds) of each plan; regret = oracle − auto, relative to the stock model GPU time. Whole model: GPU time of stock over the model rewritten under each plan (median of per-round ratios).',
     '',
-    '| model | batch | stock model GPU ms | none | all | auto (model) | oracle (measured) | regret of auto |',
-    '|---|---|---|---|---|---|---|---|',
+    '| model | batch | stock model GPU ms | none | all | auto (model) | oracle (measured) | regret of auto | chosen fusions slower beyond noise | whole model none / all / auto |',
+    '|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const r of data.results) {
     const s = r.savings;
+    const whole = r.modelSpeedup
+      ? ['none', 'all', 'auto'].map((p) => `${r.modelSpeedup[p].median.toFixed(3)}×`).join(' / ')
+      : '–';
+    const losing = r.losingChosenFusions ? r.losingChosenFusions.length : '–';
     lines.push(
-      `| ${r.model} | ${r.batch} | ${r.stockGpuMs.toFixed(3)} | 0 | ${s.all.toFixed(3)} | ${s.auto.toFixed(3)} | ${s.oracle.toFixed(3)} | ${(100 * r.regretOfAuto).toFixed(1)} % |`,
+      `| ${r.model} | ${r.batch} | ${r.stockGpuMs.toFixed(3)} | 0 | ${s.all.toFixed(3)} | ${s.auto.toFixed(3)} | ${s.oracle.toFixed(3)} | ${(100 * r.regretOfAuto).toFixed(1)} % | ${losing} | ${whole} |`,
     );
   }
   return lines;

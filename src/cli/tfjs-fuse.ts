@@ -37,8 +37,8 @@ Options:
                         all (every legal site), none, or a saved plan (.json: a
                         report's "plan" or a whole --report file)
   --blocks B            whole inverted-residual blocks (1x1 -> depthwise -> 1x1,
-                        + residual Add) as one kernel: auto (default: planned at
-                        batch 1, below 112x112, expanding at least 4x), all, none
+                        + residual Add) as one kernel: auto (default: the planner
+                        chooses between block, pairs and stock), all, none
   --input-shape S       input size to plan for, e.g. 1,224,224,3 (needed when the
                         model's height/width are dynamic); NAME=1,224,224,3 for one
                         input of a multi-input model (repeatable)

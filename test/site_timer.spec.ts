@@ -1,6 +1,10 @@
 import './setup';
 
-import { makeSiteTimer } from '../src/ops/site_timer';
+import * as tf from '@tensorflow/tfjs-core';
+
+import { buildSiteRunner, makeSiteTimer } from '../src/ops/site_timer';
+import { BlockSiteProblem } from '../src/planner';
+import { expectAllClose } from './helpers/compare';
 import { describeFused } from './helpers/describe';
 import { expectNoLeaks } from './helpers/leaks';
 
@@ -39,4 +43,50 @@ describeFused('site timer (autotuning on the device)', () => {
       }
     });
   });
+
+  const block = (residual: boolean, stride: number): BlockSiteProblem => ({
+    batch: 2,
+    inHeight: 7,
+    inWidth: 7,
+    inChannels: 8,
+    expandedChannels: 24,
+    outChannels: residual ? 8 : 12,
+    kernelSize: 3,
+    stride,
+    outHeight: Math.ceil(7 / stride),
+    outWidth: Math.ceil(7 / stride),
+    residual,
+  });
+
+  for (const [residual, stride] of [
+    [true, 1],
+    [false, 2],
+  ] as const) {
+    it(`runs a block site fused (2 splits) and unfused to the same output, residual ${residual}, stride ${stride}`, async () => {
+      const problem = block(residual, stride);
+      const tile = {
+        tileH: 4,
+        tileW: 4,
+        filters: 12,
+        chunk: 12,
+        threadPixels: 2,
+        threadFilters: 4,
+        expandPositions: 2,
+        splits: 2,
+      };
+      await expectNoLeaks(async () => {
+        const unfused = buildSiteRunner('pwdwpw', problem, { kind: 'unfused' });
+        const fused = buildSiteRunner('pwdwpw', problem, { kind: 'fused', tile });
+        const expected = unfused.run();
+        const actual = fused.run();
+        expect(actual.shape).toEqual(expected.shape);
+        expectAllClose(await actual.data(), await expected.data());
+        tf.dispose([expected, actual]);
+        unfused.dispose();
+        fused.dispose();
+      });
+      const time = makeSiteTimer({ repeats: 2, rounds: 1 });
+      expect(await time('pwdwpw', problem, { kind: 'fused', tile })).toBeGreaterThan(0);
+    });
+  }
 });

@@ -18,8 +18,12 @@ export interface FusedLoadOptions extends tf.io.LoadOptions, FuseOptions {
   /**
    * Compile the model's WebGPU pipelines in parallel (and upload its
    * weights) while loading, so the first inference runs without shader
-   * compiles: `true` for the declared input shape (dynamic dimensions 1),
-   * or one shape per input. Nothing happens on non-WebGPU backends.
+   * compiles one after another. Default: for the planned input shape
+   * (`inputShape`, else the declared one with a dynamic batch of 1) when it
+   * is fully known, skipped when a height or width is dynamic and not given;
+   * a failure then only warns. `true`: the declared shape (dynamic
+   * dimensions 1), or one shape per input; errors propagate. `false`: never.
+   * Nothing happens on backends without parallel compilation.
    */
   precompile?: boolean | number[][];
 }
@@ -56,6 +60,27 @@ export function defaultProfile(): DeviceProfile {
   if (limits == null) return CONSERVATIVE_PROFILE;
   const adapter = (tf.backend() as { adapterDescription?: AdapterIdentity }).adapterDescription;
   return profileForDevice(limits, adapter);
+}
+
+/**
+ * One shape per model input for the default precompile: `inputShape` (one
+ * shape, or by input name) over the declared shape, a dynamic batch 1;
+ * null when any other dimension stays unknown.
+ */
+export function plannedShapes(
+  model: Pick<GraphModel, 'inputs'>,
+  inputShape?: number[] | Record<string, number[]>,
+): number[][] | null {
+  const shapes: number[][] = [];
+  for (const input of model.inputs) {
+    const declared = input.shape;
+    if (declared == null) return null;
+    const given = Array.isArray(inputShape) ? inputShape : inputShape?.[input.name];
+    const shape = declared.map((d, axis) => (d >= 0 ? d : (given?.[axis] ?? (axis === 0 ? 1 : -1))));
+    if (shape.some((d) => !(d >= 0))) return null;
+    shapes.push(shape);
+  }
+  return shapes;
 }
 
 function withRewrite(
@@ -132,6 +157,17 @@ export async function loadGraphModel(
   }
   if (report == null) throw new Error('loadGraphModel: the model was loaded without the rewrite');
   Object.defineProperty(model, 'fusion', { value: report, enumerable: true });
-  if (warm) await precompile(model, warm === true ? undefined : warm);
+  if (warm === undefined) {
+    const shapes = plannedShapes(model, inputShape);
+    if (shapes != null) {
+      try {
+        await precompile(model, shapes);
+      } catch (e) {
+        console.warn(`loadGraphModel: pipelines compile on first use (precompile failed: ${String(e)})`);
+      }
+    }
+  } else if (warm) {
+    await precompile(model, warm === true ? undefined : warm);
+  }
   return model as FusedGraphModel;
 }

@@ -10,6 +10,7 @@ import {
   precompile,
 } from '../../src/graph-rewrite';
 import { GraphIndex } from '../../src/graph-rewrite/graph_index';
+import { plannedShapes } from '../../src/graph-rewrite/load';
 import { attrString, GraphJson, NodeJson } from '../../src/graph-rewrite/model_json';
 import { ShapeInference } from '../../src/graph-rewrite/shapes';
 import { WeightTable } from '../../src/graph-rewrite/weights';
@@ -316,7 +317,11 @@ describeFused('graph load: precompile', () => {
       blocks: 'all',
       precompile: true,
     });
-    const plain = await loadGraphModel(tf.io.fromMemory(artifacts), { plan: 'all', blocks: 'all' });
+    const plain = await loadGraphModel(tf.io.fromMemory(artifacts), {
+      plan: 'all',
+      blocks: 'all',
+      precompile: false,
+    });
     try {
       expect(warm.fusion.counts.pwdwpw.fused).toBe(1);
       expect(tf.env().getBool('WEBGPU_ENGINE_COMPILE_ONLY')).toBe(false);
@@ -337,6 +342,44 @@ describeFused('graph load: precompile', () => {
       warm.dispose();
     }
     expect(tf.memory().numTensors).toBe(tensorsBefore);
+  });
+});
+
+describeFused('graph load: precompile by default', () => {
+  it('precompiles when the input shape is known, not when told not to or when a height/width is unknown', async () => {
+    const backend = tf.backend() as unknown as { checkCompileCompletionAsync(): Promise<void> };
+    const spy = spyOn(backend, 'checkCompileCompletionAsync').and.callThrough();
+    const tensorsBefore = tf.memory().numTensors;
+    const load = async (artifacts: tf.io.ModelArtifacts, options: Parameters<typeof loadGraphModel>[1]) => {
+      spy.calls.reset();
+      const model = await loadGraphModel(tf.io.fromMemory(artifacts), options);
+      const compiled = spy.calls.count() > 0;
+      model.dispose();
+      return compiled;
+    };
+    expect(await load(block(), {})).toBe(true);
+    expect(await load(block([-1, 9, 9, 8]), {})).toBe(true); // a dynamic batch compiles at 1
+    expect(await load(block(), { precompile: false })).toBe(false);
+    expect(await load(block([-1, -1, -1, 8]), { plan: 'none' })).toBe(false);
+    expect(await load(block([-1, -1, -1, 8]), { inputShape: [1, 9, 9, 8] })).toBe(true);
+    expect(tf.memory().numTensors).toBe(tensorsBefore);
+  });
+});
+
+describePure('graph load: the shapes the default precompile uses', () => {
+  it('declared shapes, dynamic batch 1, inputShape filling the dynamic dimensions, null when unknown', () => {
+    const inputs = (...shapes: number[][]) => ({
+      inputs: shapes.map((shape, i) => ({ name: `in${i}`, shape, dtype: 'float32' as const })),
+    });
+    expect(plannedShapes(inputs([1, 9, 9, 8]))).toEqual([[1, 9, 9, 8]]);
+    expect(plannedShapes(inputs([-1, 9, 9, 8]))).toEqual([[1, 9, 9, 8]]);
+    expect(plannedShapes(inputs([-1, 9, 9, 8]), [4, 9, 9, 8])).toEqual([[4, 9, 9, 8]]);
+    expect(plannedShapes(inputs([-1, -1, -1, 3]))).toBeNull();
+    expect(plannedShapes(inputs([-1, -1, -1, 3], [1, 5]), { in0: [2, 7, 7, 3], in1: [1, 5] })).toEqual([
+      [2, 7, 7, 3],
+      [1, 5],
+    ]);
+    expect(plannedShapes(inputs([-1, -1, -1, 3], [1, 5]), { in1: [1, 5] })).toBeNull();
   });
 });
 

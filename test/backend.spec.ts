@@ -11,6 +11,7 @@ import {
   version,
   WebGPUFusedBackend,
 } from '../src/index';
+import { BindGroupCache } from '../src/backend/bind_group_cache';
 import { requestFusedDevice, WebGPUUnavailableError } from '../src/backend/device';
 import { fusedKernelConfigs } from '../src/kernels/register_all_kernels';
 import { describeFused, describePure, fusedBackend } from './helpers/describe';
@@ -118,5 +119,65 @@ describePure('backend without WebGPU', () => {
 
   it('exports the package version', () => {
     expect(version).toBe(packageJson.version);
+  });
+});
+
+describePure('bind group cache', () => {
+  const buffer = () => ({}) as GPUBuffer;
+  const entry = (binding: number, b: GPUBuffer, offset?: number, size?: number): GPUBindGroupEntry => ({
+    binding,
+    resource: { buffer: b, ...(offset != null ? { offset } : {}), ...(size != null ? { size } : {}) },
+  });
+
+  it('keys by pipeline and every buffer, offset and size; texture views are not cached', () => {
+    const cache = new BindGroupCache();
+    const [p1, p2] = [{}, {}];
+    const [a, b] = [buffer(), buffer()];
+    const key = cache.keyOf(p1, [entry(0, a), entry(1, b, 0, 64)]);
+    expect(cache.keyOf(p1, [entry(0, a), entry(1, b, 0, 64)])).toBe(key);
+    expect(cache.keyOf(p2, [entry(0, a), entry(1, b, 0, 64)])).not.toBe(key);
+    expect(cache.keyOf(p1, [entry(0, b), entry(1, a, 0, 64)])).not.toBe(key);
+    expect(cache.keyOf(p1, [entry(0, a), entry(1, b, 256, 64)])).not.toBe(key);
+    expect(cache.keyOf(p1, [entry(0, a), entry(1, b, 0, 128)])).not.toBe(key);
+    expect(cache.keyOf(p1, [entry(0, a), entry(1, b)])).not.toBe(key);
+    expect(cache.keyOf(p1, [entry(0, a), entry(1, buffer(), 0, 64)])).not.toBe(key);
+    expect(cache.keyOf(p1, [entry(0, a), { binding: 1, resource: {} as GPUTextureView }])).toBeNull();
+  });
+
+  it('creates a bind group once per key, and every time without a key', () => {
+    const cache = new BindGroupCache();
+    let made = 0;
+    const create = () => ({ label: `group ${++made}` }) as GPUBindGroup;
+    const key = cache.keyOf({}, [entry(0, buffer())]);
+    const first = cache.get(key, create);
+    expect(cache.get(key, create)).toBe(first);
+    expect(made).toBe(1);
+    expect([cache.hits, cache.misses]).toEqual([1, 1]);
+    cache.get(null, create);
+    cache.get(null, create);
+    expect(made).toBe(3);
+    cache.clear();
+    expect(cache.get(key, create)).not.toBe(first);
+  });
+});
+
+describeFused('bind group reuse on the device', () => {
+  it('reuses bind groups across repeated inferences with unchanged results', async () => {
+    const backend = fusedBackend();
+    const x = tf.randomUniform([1, 9, 9, 8], -1, 1, 'float32', 3) as tf.Tensor4D;
+    const filter = tf.randomUniform([3, 3, 8, 1], -1, 1, 'float32', 4) as tf.Tensor4D;
+    const run = () =>
+      tf.tidy(() => tf.relu(tf.depthwiseConv2d(tf.add(x, 1) as tf.Tensor4D, filter, 1, 'same')));
+    const first = run();
+    const expected = await first.data();
+    first.dispose();
+    const hitsBefore = backend.bindGroups.hits;
+    for (let i = 0; i < 4; i++) {
+      const y = run();
+      expect(await y.data()).toEqual(expected);
+      y.dispose();
+    }
+    expect(backend.bindGroups.hits).toBeGreaterThan(hitsBefore);
+    tf.dispose([x, filter]);
   });
 });

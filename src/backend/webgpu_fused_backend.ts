@@ -10,10 +10,16 @@
  * (the split inverted-residual kernel keeps its counters and partial sums
  * there), and a program that lists ranges of it in `extraBindings` gets them
  * bound.
+ *
+ * Bind groups are reused across dispatches that bind the same pipeline to
+ * the same buffer ranges (bind_group_cache.ts), and pipelines remember their
+ * bind group layouts: tfjs would create both anew for every dispatch.
  */
 
 import { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import type { WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
+
+import { BindGroupCache } from './bind_group_cache';
 
 export interface AdapterDescription {
   vendor: string;
@@ -34,6 +40,14 @@ type FusedRecordAndSubmit = (
   ...rest: unknown[]
 ) => void;
 
+/** `pipeline` answering getBindGroupLayout(i) with the layout it gave the first time. */
+function withRememberedLayouts(pipeline: GPUComputePipeline): GPUComputePipeline {
+  const get = pipeline.getBindGroupLayout.bind(pipeline);
+  const layouts: GPUBindGroupLayout[] = [];
+  pipeline.getBindGroupLayout = (index: number) => (layouts[index] ??= get(index));
+  return pipeline;
+}
+
 export class WebGPUFusedBackend extends WebGPUBackend {
   readonly adapterDescription: AdapterDescription;
   private scratch: GPUBuffer | null = null;
@@ -42,6 +56,9 @@ export class WebGPUFusedBackend extends WebGPUBackend {
 
   /** Set only while tfjs records a program that has extra bindings. */
   pendingExtraBindings: GPUBufferBinding[] | null = null;
+  /** The pipeline tfjs is recording a dispatch of, while it does. */
+  pendingPipeline: GPUComputePipeline | null = null;
+  readonly bindGroups = new BindGroupCache();
 
   constructor(device: GPUDevice, adapterInfo?: GPUAdapterInfo) {
     super(device, adapterInfo);
@@ -49,11 +66,23 @@ export class WebGPUFusedBackend extends WebGPUBackend {
     const createBindGroup = device.createBindGroup.bind(device);
     device.createBindGroup = (descriptor: GPUBindGroupDescriptor) => {
       const extra = this.pendingExtraBindings;
-      if (extra == null) return createBindGroup(descriptor);
-      const entries = [...(descriptor.entries as GPUBindGroupEntry[])];
-      extra.forEach((resource) => entries.push({ binding: entries.length, resource }));
-      return createBindGroup({ ...descriptor, entries });
+      let entries = descriptor.entries as GPUBindGroupEntry[];
+      if (extra != null) {
+        entries = [...entries];
+        extra.forEach((resource) => entries.push({ binding: entries.length, resource }));
+      }
+      const pipeline = this.pendingPipeline;
+      const key = pipeline == null ? null : this.bindGroups.keyOf(pipeline, entries);
+      return this.bindGroups.get(key, () =>
+        createBindGroup(extra == null ? descriptor : { ...descriptor, entries }),
+      );
     };
+    // tfjs asks every dispatch's pipeline for its bind group layout, a native call each time.
+    const createComputePipeline = device.createComputePipeline.bind(device);
+    const createComputePipelineAsync = device.createComputePipelineAsync.bind(device);
+    device.createComputePipeline = (descriptor) => withRememberedLayouts(createComputePipeline(descriptor));
+    device.createComputePipelineAsync = async (descriptor) =>
+      withRememberedLayouts(await createComputePipelineAsync(descriptor));
     const info = (adapterInfo ?? {}) as Partial<Record<keyof AdapterDescription, string>>;
     this.adapterDescription = {
       vendor: info.vendor ?? '',
@@ -85,6 +114,7 @@ export class WebGPUFusedBackend extends WebGPUBackend {
   }
 
   override dispose(): void {
+    this.bindGroups.clear();
     this.scratch?.destroy();
     this.retiredScratch.forEach((b) => b.destroy());
     this.scratch = null;
@@ -102,14 +132,13 @@ const stockRecordAndSubmit = (WebGPUBackend.prototype as unknown as { recordAndS
 (WebGPUFusedBackend.prototype as unknown as { recordAndSubmit: FusedRecordAndSubmit }).recordAndSubmit =
   function (this: WebGPUFusedBackend, program: ExtraBindingsProgram, ...rest: unknown[]) {
     const extra = program.extraBindings;
-    if (extra == null || extra.length === 0) {
-      stockRecordAndSubmit.call(this, program, ...rest);
-      return;
-    }
-    this.pendingExtraBindings = extra;
+    const pipeline = program.pipeline;
+    this.pendingExtraBindings = extra != null && extra.length > 0 ? extra : null;
+    this.pendingPipeline = pipeline instanceof Promise ? null : (pipeline ?? null);
     try {
       stockRecordAndSubmit.call(this, program, ...rest);
     } finally {
       this.pendingExtraBindings = null;
+      this.pendingPipeline = null;
     }
   };

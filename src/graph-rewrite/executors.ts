@@ -105,6 +105,35 @@ function tileOf(node: GraphNode): Record<string, number> | undefined {
   return tile;
 }
 
+/**
+ * Planned attributes by graph node. tfjs-converter hands a custom op a new
+ * NodeValueImpl (with freshly parsed attrs) on every execution, but the
+ * graph node under it (`node.node`, tfjs-converter 4.22) lives with the
+ * model and its attributes never change: they are read once, deeply frozen,
+ * and the same object is passed on, so the checks downstream compare them
+ * by identity. Attributes that fail to read throw on every call.
+ */
+const plannedByNode = new WeakMap<object, object>();
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const key in value) deepFreeze((value as Record<string, unknown>)[key]);
+  }
+  return value;
+}
+
+function plannedOf<T extends object>(node: GraphNode, read: () => T): T {
+  const graphNode = (node as unknown as { node?: unknown }).node;
+  if (typeof graphNode !== 'object' || graphNode === null) return read();
+  let planned = plannedByNode.get(graphNode) as T | undefined;
+  if (planned == null) {
+    planned = deepFreeze(read());
+    plannedByNode.set(graphNode, planned);
+  }
+  return planned;
+}
+
 const warned = new Set<string>();
 function warnOnce(message: string): void {
   if (warned.has(message)) return;
@@ -141,7 +170,7 @@ const shapeOf = (t: tf.Tensor | undefined) => t?.shape;
 function executeDwPw(node: GraphNode): tf.Tensor {
   const op = FUSED_DW_PW_OP;
   const r = readRoles(op, node, DW_PW_ROLES);
-  const planned = {
+  const planned = plannedOf(node, () => ({
     strides: stridesOf(op, node),
     pad: paddingOf(op, node),
     dwActivation: activation(op, node, 'dw_activation'),
@@ -149,7 +178,7 @@ function executeDwPw(node: GraphNode): tf.Tensor {
     pwActivation: activation(op, node, 'pw_activation'),
     pwLeakyreluAlpha: number(node, 'pw_leakyrelu_alpha', 0.2),
     tile: tileOf(node),
-  };
+  }));
   return runDwPw(r, planned);
 }
 
@@ -224,7 +253,7 @@ export function runDwPw(r: Roles, planned: DwPwPlanned, op: string = FUSED_DW_PW
 function executePwDw(node: GraphNode): tf.Tensor {
   const op = FUSED_PW_DW_OP;
   const r = readRoles(op, node, PW_DW_ROLES);
-  const planned = {
+  const planned = plannedOf(node, () => ({
     strides: stridesOf(op, node),
     pad: paddingOf(op, node),
     pwActivation: activation(op, node, 'pw_activation'),
@@ -232,7 +261,7 @@ function executePwDw(node: GraphNode): tf.Tensor {
     dwActivation: activation(op, node, 'dw_activation'),
     dwLeakyreluAlpha: number(node, 'dw_leakyrelu_alpha', 0.2),
     tile: tileOf(node),
-  };
+  }));
   return runPwDw(r, planned);
 }
 
@@ -317,9 +346,8 @@ function executeInvertedResidual(node: GraphNode): tf.Tensor {
   const op = FUSED_INVERTED_RESIDUAL_OP;
   if (node.inputs.length < 2) fail(op, `needs x and the packed weights, got ${node.inputs.length} inputs`);
   const [x, packed] = node.inputs;
-  const layout = layoutOf(op, node);
-  const planned = {
-    layout,
+  const planned = plannedOf(node, () => ({
+    layout: layoutOf(op, node),
     strides: stridesOf(op, node),
     pad: paddingOf(op, node),
     dilations: 1,
@@ -332,7 +360,7 @@ function executeInvertedResidual(node: GraphNode): tf.Tensor {
     projectLeakyreluAlpha: number(node, 'project_leakyrelu_alpha', 0.2),
     residual: flag(op, node, 'residual'),
     tile: tileOf(node),
-  };
+  }));
   return tf.tidy(() => {
     const shapes = { x: x.shape, weights: packed.shape };
     const { mode, attrs } = route(FusedInvertedResidual, shapes, planned, isIrSupported, op);

@@ -22,20 +22,15 @@ export const irSplits = (tile: IrTile): number => tile.splits ?? 1;
 export const irExpandVecs = (tile: IrTile): number => tile.expandVecs ?? 1;
 
 /**
- * Splits up to which an explicit tile without `reduce` adds its partial sums
- * inline. On an H100 (bench/results/blocks-2026-11-26-h100-v6.json) the
- * inline reduction took 10–15 % less GPU time than the reduce pass at 5 and
- * 9 splits and 0–20 % more from 17 up, where few workgroups add many
- * partials at the end of the dispatch; the default tiles also choose it at
- * batch 1, where a dispatch costs more host time than the difference.
+ * Whether split partial sums are added up inside the block dispatch (no
+ * second pass): only when the tile asks for it. The inline reduction passes
+ * the partials between workgroups through atomics (WGSL gives plain stores
+ * no ordering across workgroups), and on an H100 that made the blocks of
+ * MobileNetV2 0.35–1.1× as fast as stock at batch 1 where the reduce pass
+ * gave 1.13–1.68× (bench/results/blocks-2026-11-26-h100-v8-atomic-inline-b1.log).
  */
-export const INLINE_REDUCE_MAX_SPLITS = 16;
-
-/** Whether split partial sums are added up inside the block dispatch (no second pass). */
 export function irInlineReduce(tile: IrTile): boolean {
-  const splits = irSplits(tile);
-  if (splits === 1 || tile.reduce === 'pass') return false;
-  return tile.reduce === 'inline' || splits <= INLINE_REDUCE_MAX_SPLITS;
+  return irSplits(tile) > 1 && tile.reduce === 'inline';
 }
 
 /**
@@ -191,7 +186,7 @@ const TARGET_WORKGROUPS = 264;
  * channels split as far as they go); from batch 8 7×14 / 8×8 blocks and as
  * many splits as it takes to fill the GPU; staged weights and the fewest
  * pixels per invocation that keep 256 invocations; split partial sums added
- * up inline at batch 1 and up to 16 splits, by a reduce pass otherwise.
+ * up by a reduce pass.
  * Shrunk until it fits the device.
  */
 export function defaultIrTile(problem: IrProblem, limits: KernelLimits): IrTile {
@@ -252,9 +247,6 @@ export function defaultIrTile(problem: IrProblem, limits: KernelLimits): IrTile 
   // At batch 1 on small maps one chunk per workgroup measured best (the partial sums are small).
   const wanted = batch1 && small ? maxSplits : Math.round(TARGET_WORKGROUPS / blocks);
   const splits = Math.min(maxSplits, 64, Math.max(1, wanted));
-  if (splits > 1) {
-    tile.splits = splits;
-    tile.reduce = batch1 || splits <= INLINE_REDUCE_MAX_SPLITS ? 'inline' : 'pass';
-  }
+  if (splits > 1) tile.splits = splits;
   return tile;
 }

@@ -21,14 +21,15 @@
  * 3 read them from there instead of from global memory.
  * With one split the projection epilogue and the residual follow and the
  * block is stored. With `splits` > 1 workgroups take interleaved chunks, and
- *   - inline: each stores its partial projection in a slot of the backend's
- *     scratch buffer and counts itself in on an atomic counter; the last
- *     workgroup of each group of splits adds the group's partials in split
- *     order, the last of those adds the group sums and finishes the block.
- *     Slots are zeroed after use and counters reset, so the scratch is clean
- *     for the next dispatch; results do not depend on scheduling;
- *   - 'pass': raw partial sums [splits·N, Ho, Wo, roundUp4(Cout)] are stored
- *     for InvertedResidualReduceProgram to add up and finish.
+ *   - 'pass' (default): raw partial sums [splits·N, Ho, Wo, roundUp4(Cout)]
+ *     are stored for InvertedResidualReduceProgram to add up and finish;
+ *   - 'inline': each stores its partial projection in a slot of the backend's
+ *     scratch buffer, as atomics, and counts itself in on an atomic counter;
+ *     the last workgroup of each group of splits adds the group's partials in
+ *     split order (waiting for words still in flight), the last of those adds
+ *     the group sums and finishes the block. Slots are zeroed after use and
+ *     counters reset, so the scratch is clean for the next dispatch; results
+ *     do not depend on scheduling.
  *
  * Every weight comes from one packed buffer `w` (inverted_residual_layout.ts)
  * at offsets given in uniforms; tile, kernel size, strides, vector widths,
@@ -109,26 +110,50 @@ export function finishSnippet(residual: boolean, outAligned: boolean): string {
   }`;
 }
 
-/** Bits stored in a filled slot: the value's bits XOR a signalling-NaN pattern no arithmetic produces, never 0. */
+/** Bits stored in a filled slot word: the value's bits XOR a signalling-NaN pattern no arithmetic produces, never 0. */
 const SLOT_MARK = '0x7fbadbadu';
 
+/**
+ * Polls of a slot word that has not arrived before the reducer gives up on
+ * it (it then reads as NaN). Stores that precede a workgroup's count-in
+ * arrive within a few hundred polls on an H100; the bound only keeps a
+ * driver that never delivers them from hanging.
+ */
+const SLOT_POLLS = 1 << 16;
+
+/**
+ * WGSL orders memory only within a workgroup (storageBarrier) and gives
+ * atomics relaxed, device-coherent semantics: a partial another workgroup
+ * stored with plain stores before counting in may still be in flight, or
+ * hidden by a stale cache line, when the reducer reads it. So every slot word
+ * is an atomic, written as bits ^ SLOT_MARK (never 0) and read by polling
+ * until it is non-zero, then zeroed for the next dispatch.
+ */
 function inlineReduceDeclarations(binding: number): string {
   return `
   @group(0) @binding(${binding}) var<storage, read_write> counters : array<atomic<u32>>;
-  @group(0) @binding(${binding + 1}) var<storage, read_write> slots : array<vec4<u32>>;
+  @group(0) @binding(${binding + 1}) var<storage, read_write> slots : array<atomic<u32>>;
   var<workgroup> lastOfGroup : i32;
   var<workgroup> lastOfAll : i32;
 
   fn putSlot(at : i32, value : vec4<f32>) {
-    slots[at] = bitcast<vec4<u32>>(value) ^ vec4<u32>(${SLOT_MARK});
+    let bits = bitcast<vec4<u32>>(value) ^ vec4<u32>(${SLOT_MARK});
+    for (var k = 0; k < 4; k++) {
+      atomicStore(&slots[at * 4 + k], bits[k]);
+    }
   }
 
-  // Takes a partial and zeroes its slot. A slot whose store had not reached
-  // this workgroup would still hold 0 and read as NaN: a late partial can
-  // never pass for a value.
+  // Takes a partial and zeroes its slot, waiting for words still in flight.
   fn takeSlot(at : i32) -> vec4<f32> {
-    let bits = slots[at];
-    slots[at] = vec4<u32>(0u);
+    var bits = vec4<u32>(0u);
+    for (var k = 0; k < 4; k++) {
+      var word = atomicLoad(&slots[at * 4 + k]);
+      for (var poll = 0; word == 0u && poll < ${SLOT_POLLS}; poll++) {
+        word = atomicLoad(&slots[at * 4 + k]);
+      }
+      atomicStore(&slots[at * 4 + k], 0u);
+      bits[k] = word;
+    }
     return bitcast<vec4<f32>>(bits ^ vec4<u32>(${SLOT_MARK}));
   }`;
 }

@@ -178,10 +178,10 @@ export interface IrTile {
   /** Workgroups sharing one output block, each taking a share of the expanded channels (default 1). */
   splits?: number;
   /**
-   * How split partial sums are added up: 'inline' in the same dispatch, by
-   * the last workgroups to finish each block, through the backend's scratch
-   * buffer; 'pass' by a second dispatch. Default: inline up to
-   * INLINE_REDUCE_MAX_SPLITS splits, a pass above.
+   * How split partial sums are added up: 'pass' (default) by a second
+   * dispatch; 'inline' in the same dispatch, by the last workgroups to finish
+   * each block, through atomics in the backend's scratch buffer (one dispatch,
+   * but slower on the GPU: see irInlineReduce).
    */
   reduce?: 'inline' | 'pass';
   /**

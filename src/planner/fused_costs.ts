@@ -187,7 +187,10 @@ export function irFusedCost(problem: IrProblem, tile: IrTile, residual = false):
   const weightReads = spatialTiles * (filterBlocks * (expandWeights + dwWeights) + projectWeights);
   const weights = expandWeights + dwWeights + projectWeights;
   const outputs = pwOutputElements(project);
-  const partials = splits > 1 ? 2 * splits * outputPixels * filterBlocks * tile.filters : 0;
+  // Partial projections go out and back once; the inline reduction moves
+  // them as single-word atomics (four transactions per vec4), the pass as vec4s.
+  const partials =
+    splits > 1 ? 2 * splits * outputPixels * filterBlocks * tile.filters * (irInlineReduce(tile) ? 4 : 1) : 0;
 
   const m = problem.expandedChannels;
   const expandComputed = 2 * problem.inChannels * m * haloPositions * filterBlocks;

@@ -369,8 +369,8 @@ describeFused('FusedInvertedResidual', () => {
         splits: 3,
       },
     ];
-    // The split tiles with 2 and 4 splits again, added up by a reduce pass instead of inline.
-    tiles.push({ ...tiles[3], reduce: 'pass' }, { ...tiles[4], reduce: 'pass' });
+    // The split tiles with 2 and 4 splits again, added up inline instead of by the (default) reduce pass.
+    tiles.push({ ...tiles[3], reduce: 'inline' }, { ...tiles[4], reduce: 'inline' });
     const backend = fusedBackend();
     const keys = new Set<string>();
     const run = backend.runWebGPUProgram.bind(backend);
@@ -384,8 +384,8 @@ describeFused('FusedInvertedResidual', () => {
       results.push((await runFused({ ...base, tile })).values);
     }
     spy.and.callThrough();
-    // A block program per tile and the reduce programs of the two 'pass' tiles (2 and 4 splits).
-    expect(keys.size).toBe(tiles.length + 2);
+    // A block program per tile and the reduce programs of the split tiles that use a pass (2, 3 and 4 splits).
+    expect(keys.size).toBe(tiles.length + 3);
     const expected = await computeOn('cpu', () => reference(base));
     for (let i = 0; i < results.length; i++) {
       expectAllClose(results[i], expected.values, { atol: 1e-4, rtol: 1e-4 }, JSON.stringify(tiles[i]));

@@ -12,6 +12,7 @@ import {
   WebGPUFusedBackend,
 } from '../src/index';
 import { BindGroupCache } from '../src/backend/bind_group_cache';
+import { uniformKey } from '../src/backend/uniform_cache';
 import { requestFusedDevice, WebGPUUnavailableError } from '../src/backend/device';
 import { fusedKernelConfigs } from '../src/kernels/register_all_kernels';
 import { describeFused, describePure, fusedBackend } from './helpers/describe';
@@ -161,6 +162,37 @@ describePure('bind group cache', () => {
   });
 });
 
+describePure('uniform content keys', () => {
+  it('tell every type, value, field boundary and -0 apart', () => {
+    const key = uniformKey([
+      { type: 'float32', data: [NaN] },
+      { type: 'int32', data: [1, 2] },
+    ]);
+    expect(
+      uniformKey([
+        { type: 'float32', data: [NaN] },
+        { type: 'int32', data: [1, 2] },
+      ]),
+    ).toBe(key);
+    expect(
+      uniformKey([
+        { type: 'float32', data: [NaN] },
+        { type: 'uint32', data: [1, 2] },
+      ]),
+    ).not.toBe(key);
+    expect(
+      uniformKey([
+        { type: 'float32', data: [NaN, 1] },
+        { type: 'int32', data: [2] },
+      ]),
+    ).not.toBe(key);
+    expect(uniformKey([{ type: 'float32', data: [0] }])).not.toBe(
+      uniformKey([{ type: 'float32', data: [-0] }]),
+    );
+    expect(uniformKey([{ type: 'int32', data: [] }])).not.toBe(uniformKey([{ type: 'int32', data: [0] }]));
+  });
+});
+
 describeFused('bind group reuse on the device', () => {
   it('reuses bind groups across repeated inferences with unchanged results', async () => {
     const backend = fusedBackend();
@@ -178,6 +210,12 @@ describeFused('bind group reuse on the device', () => {
       y.dispose();
     }
     expect(backend.bindGroups.hits).toBeGreaterThan(hitsBefore);
+    // The uniforms of these programs are kept by content: repeats add none.
+    const kept = backend.keptUniforms.size;
+    const y = run();
+    expect(await y.data()).toEqual(expected);
+    y.dispose();
+    expect(backend.keptUniforms.size).toBe(kept);
     tf.dispose([x, filter]);
   });
 });

@@ -12,14 +12,16 @@
  * bound.
  *
  * Bind groups are reused across dispatches that bind the same pipeline to
- * the same buffer ranges (bind_group_cache.ts), and pipelines remember their
- * bind group layouts: tfjs would create both anew for every dispatch.
+ * the same buffer ranges (bind_group_cache.ts), uniform buffers are kept by
+ * content (uniform_cache.ts), and pipelines remember their bind group
+ * layouts: tfjs would create, write and ask for these anew every dispatch.
  */
 
 import { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import type { WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 
 import { BindGroupCache } from './bind_group_cache';
+import { MAX_KEPT_UNIFORMS, UniformField, uniformKey } from './uniform_cache';
 
 export interface AdapterDescription {
   vendor: string;
@@ -59,6 +61,8 @@ export class WebGPUFusedBackend extends WebGPUBackend {
   /** The pipeline tfjs is recording a dispatch of, while it does. */
   pendingPipeline: GPUComputePipeline | null = null;
   readonly bindGroups = new BindGroupCache();
+  /** Uniform buffers by content; never written again, never returned to tfjs's pool. */
+  readonly keptUniforms = new Map<string, GPUBufferBinding>();
 
   constructor(device: GPUDevice, adapterInfo?: GPUAdapterInfo) {
     super(device, adapterInfo);
@@ -115,6 +119,7 @@ export class WebGPUFusedBackend extends WebGPUBackend {
 
   override dispose(): void {
     this.bindGroups.clear();
+    this.keptUniforms.clear(); // their buffers go with tfjs's buffer manager
     this.scratch?.destroy();
     this.retiredScratch.forEach((b) => b.destroy());
     this.scratch = null;
@@ -142,3 +147,29 @@ const stockRecordAndSubmit = (WebGPUBackend.prototype as unknown as { recordAndS
       this.pendingPipeline = null;
     }
   };
+
+// tfjs's uniforms for a dispatch (its private makeUniforms): a kept buffer
+// with the same content when there is one; otherwise tfjs writes a pooled
+// buffer, which is kept (taken out of its pending release) while fewer than
+// MAX_KEPT_UNIFORMS are.
+type MakeUniforms = (this: WebGPUBackend, fields: UniformField[]) => GPUBufferBinding;
+const stockMakeUniforms = (WebGPUBackend.prototype as unknown as { makeUniforms: MakeUniforms }).makeUniforms;
+(WebGPUFusedBackend.prototype as unknown as { makeUniforms: MakeUniforms }).makeUniforms = function (
+  this: WebGPUBackend,
+  fields: UniformField[],
+) {
+  const kept = (this as unknown as WebGPUFusedBackend).keptUniforms;
+  const key = uniformKey(fields);
+  const hit = kept.get(key);
+  if (hit != null) return hit;
+  const made = stockMakeUniforms.call(this, fields);
+  if (kept.size < MAX_KEPT_UNIFORMS) {
+    const pending = (this as unknown as { uniformPendingDisposal: GPUBuffer[] }).uniformPendingDisposal;
+    const at = pending.lastIndexOf(made.buffer);
+    if (at >= 0) {
+      pending.splice(at, 1);
+      kept.set(key, made);
+    }
+  }
+  return made;
+};

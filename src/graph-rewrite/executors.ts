@@ -25,6 +25,7 @@ import {
   FusedPointwiseDepthwiseConv2DAttrs,
   isSupported as isPwDwSupported,
 } from '../kernels/FusedPointwiseDepthwiseConv2D';
+import { valueKey } from '../kernels/check_cache';
 import { FUSED_ACTIVATIONS, FusedActivation, FusedPadding, KernelLimits, Support } from '../kernels/types';
 import { depthwisePointwiseConv2d } from '../ops/depthwise_pointwise_conv2d';
 import { backendLimits } from '../ops/op_util';
@@ -115,13 +116,17 @@ function tileOf(node: GraphNode): Record<string, number> | undefined {
  */
 const plannedByNode = new WeakMap<object, object>();
 
+/** Freezes `value` and everything in it (also inside parts that were already frozen at the top). */
 function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    Object.freeze(value);
+  if (typeof value === 'object' && value !== null) {
     for (const key in value) deepFreeze((value as Record<string, unknown>)[key]);
+    Object.freeze(value);
   }
   return value;
 }
+
+/** One frozen object per distinct value, so that nodes with equal attributes (repeated blocks) share it. */
+const plannedByValue = new Map<string, object>();
 
 function plannedOf<T extends object>(node: GraphNode, read: () => T): T {
   const graphNode = (node as unknown as { node?: unknown }).node;
@@ -129,6 +134,15 @@ function plannedOf<T extends object>(node: GraphNode, read: () => T): T {
   let planned = plannedByNode.get(graphNode) as T | undefined;
   if (planned == null) {
     planned = deepFreeze(read());
+    const key = valueKey(planned);
+    if (key != null) {
+      const shared = plannedByValue.get(key) as T | undefined;
+      if (shared != null) planned = shared;
+      else {
+        if (plannedByValue.size >= 4096) plannedByValue.clear(); // bounded across many models
+        plannedByValue.set(key, planned);
+      }
+    }
     plannedByNode.set(graphNode, planned);
   }
   return planned;

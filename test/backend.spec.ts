@@ -12,7 +12,7 @@ import {
   WebGPUFusedBackend,
 } from '../src/index';
 import { BindGroupCache } from '../src/backend/bind_group_cache';
-import { uniformKey } from '../src/backend/uniform_cache';
+import { UniformField, UniformStore } from '../src/backend/uniform_cache';
 import { requestFusedDevice, WebGPUUnavailableError } from '../src/backend/device';
 import { fusedKernelConfigs } from '../src/kernels/register_all_kernels';
 import { describeFused, describePure, fusedBackend } from './helpers/describe';
@@ -162,34 +162,56 @@ describePure('bind group cache', () => {
   });
 });
 
-describePure('uniform content keys', () => {
-  it('tell every type, value, field boundary and -0 apart', () => {
-    const key = uniformKey([
+describePure('uniform store', () => {
+  it('finds a content only by exactly the same types and values (NaN, -0 and field boundaries included)', () => {
+    const store = new UniformStore<string>();
+    let made = 0;
+    const get = (fields: UniformField[]) =>
+      store.get(
+        fields,
+        () => `buffer ${++made}`,
+        () => true,
+      );
+    const a = get([
       { type: 'float32', data: [NaN] },
       { type: 'int32', data: [1, 2] },
     ]);
     expect(
-      uniformKey([
+      get([
         { type: 'float32', data: [NaN] },
         { type: 'int32', data: [1, 2] },
       ]),
-    ).toBe(key);
-    expect(
-      uniformKey([
+    ).toBe(a);
+    for (const other of [
+      [
         { type: 'float32', data: [NaN] },
         { type: 'uint32', data: [1, 2] },
-      ]),
-    ).not.toBe(key);
-    expect(
-      uniformKey([
+      ],
+      [
         { type: 'float32', data: [NaN, 1] },
         { type: 'int32', data: [2] },
-      ]),
-    ).not.toBe(key);
-    expect(uniformKey([{ type: 'float32', data: [0] }])).not.toBe(
-      uniformKey([{ type: 'float32', data: [-0] }]),
-    );
-    expect(uniformKey([{ type: 'int32', data: [] }])).not.toBe(uniformKey([{ type: 'int32', data: [0] }]));
+      ],
+      [
+        { type: 'float32', data: [NaN] },
+        { type: 'int32', data: [1, 3] },
+      ],
+      [{ type: 'float32', data: [0] }],
+      [{ type: 'float32', data: [-0] }],
+      [{ type: 'int32', data: [] }],
+    ]) {
+      expect(get(other)).not.toBe(a);
+    }
+    expect(made).toBe(7);
+    expect(get([{ type: 'float32', data: [-0] }])).toBe('buffer 6');
+    // Values a caller declines to keep are made anew each time.
+    expect(
+      store.get(
+        [{ type: 'int32', data: [9] }],
+        () => 'x',
+        () => false,
+      ),
+    ).toBe('x');
+    expect(store.size).toBe(7);
   });
 });
 

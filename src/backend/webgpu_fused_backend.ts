@@ -21,7 +21,7 @@ import { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import type { WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 
 import { BindGroupCache } from './bind_group_cache';
-import { MAX_KEPT_UNIFORMS, UniformField, uniformKey } from './uniform_cache';
+import { UniformField, UniformStore } from './uniform_cache';
 
 export interface AdapterDescription {
   vendor: string;
@@ -62,7 +62,7 @@ export class WebGPUFusedBackend extends WebGPUBackend {
   pendingPipeline: GPUComputePipeline | null = null;
   readonly bindGroups = new BindGroupCache();
   /** Uniform buffers by content; never written again, never returned to tfjs's pool. */
-  readonly keptUniforms = new Map<string, GPUBufferBinding>();
+  readonly keptUniforms = new UniformStore<GPUBufferBinding>();
 
   constructor(device: GPUDevice, adapterInfo?: GPUAdapterInfo) {
     super(device, adapterInfo);
@@ -150,26 +150,23 @@ const stockRecordAndSubmit = (WebGPUBackend.prototype as unknown as { recordAndS
 
 // tfjs's uniforms for a dispatch (its private makeUniforms): a kept buffer
 // with the same content when there is one; otherwise tfjs writes a pooled
-// buffer, which is kept (taken out of its pending release) while fewer than
-// MAX_KEPT_UNIFORMS are.
+// buffer, which is kept (taken out of its pending release) while the store
+// has room.
 type MakeUniforms = (this: WebGPUBackend, fields: UniformField[]) => GPUBufferBinding;
 const stockMakeUniforms = (WebGPUBackend.prototype as unknown as { makeUniforms: MakeUniforms }).makeUniforms;
 (WebGPUFusedBackend.prototype as unknown as { makeUniforms: MakeUniforms }).makeUniforms = function (
   this: WebGPUBackend,
   fields: UniformField[],
 ) {
-  const kept = (this as unknown as WebGPUFusedBackend).keptUniforms;
-  const key = uniformKey(fields);
-  const hit = kept.get(key);
-  if (hit != null) return hit;
-  const made = stockMakeUniforms.call(this, fields);
-  if (kept.size < MAX_KEPT_UNIFORMS) {
-    const pending = (this as unknown as { uniformPendingDisposal: GPUBuffer[] }).uniformPendingDisposal;
-    const at = pending.lastIndexOf(made.buffer);
-    if (at >= 0) {
+  const pending = (this as unknown as { uniformPendingDisposal: GPUBuffer[] }).uniformPendingDisposal;
+  return (this as unknown as WebGPUFusedBackend).keptUniforms.get(
+    fields,
+    () => stockMakeUniforms.call(this, fields),
+    (made) => {
+      const at = pending.lastIndexOf(made.buffer);
+      if (at < 0) return false;
       pending.splice(at, 1);
-      kept.set(key, made);
-    }
-  }
-  return made;
+      return true;
+    },
+  );
 };

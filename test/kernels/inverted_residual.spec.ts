@@ -392,6 +392,39 @@ describeFused('FusedInvertedResidual', () => {
     }
   });
 
+  it('gives bitwise the same result on every run of a many-workgroup split block (pass and inline)', async () => {
+    // A MobileNetV2 block shape with hundreds of workgroups per dispatch: on a
+    // real GPU a cross-workgroup race in the split reduction shows up here as
+    // differing runs (it did, on an H100, before the inline reduction used atomics).
+    const rng = new Random(21);
+    const shape = {
+      n: 1,
+      h: 28,
+      w: 28,
+      cin: 48,
+      m: 288,
+      cout: 48,
+      k: 3,
+      stride: 1,
+      pad: 'same' as const,
+      residual: true,
+    };
+    const base = makeCase(rng, shape);
+    const split = { tileH: 4, tileW: 8, filters: 48, chunk: 16, threadPixels: 2, threadFilters: 4 };
+    for (const tile of [
+      { ...split, expandPositions: 2, splits: 9 },
+      { ...split, expandPositions: 2, splits: 18, reduce: 'inline' as const },
+    ]) {
+      const first = (await runFused({ ...base, tile })).values;
+      for (let run = 1; run < 6; run++) {
+        const again = (await runFused({ ...base, tile })).values;
+        expect(again)
+          .withContext(`${JSON.stringify(tile)} run ${run}`)
+          .toEqual(first);
+      }
+    }
+  });
+
   it('adds split partial sums inline in one dispatch and leaves the scratch clean for the next call', async () => {
     const rng = new Random(12);
     const limits = kernelLimitsOf(fusedBackend().limits);

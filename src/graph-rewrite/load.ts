@@ -20,8 +20,8 @@ export interface FusedLoadOptions extends tf.io.LoadOptions, FuseOptions {
    * weights) while loading, so the first inference runs without shader
    * compiles one after another. Default: for the planned input shape
    * (`inputShape`, else the declared one with a dynamic batch of 1) when it
-   * is fully known, skipped when a height or width is dynamic and not given;
-   * a failure then only warns. `true`: the declared shape (dynamic
+   * is fully known, skipped when a height or width is dynamic and not given
+   * and on software (CPU) adapters; a failure then only warns. `true`: the declared shape (dynamic
    * dimensions 1), or one shape per input; errors propagate. `false`: never.
    * Nothing happens on backends without parallel compilation.
    */
@@ -60,6 +60,17 @@ export function defaultProfile(): DeviceProfile {
   if (limits == null) return CONSERVATIVE_PROFILE;
   const adapter = (tf.backend() as { adapterDescription?: AdapterIdentity }).adapterDescription;
   return profileForDevice(limits, adapter);
+}
+
+/**
+ * Whether an adapter runs WebGPU on the CPU (SwiftShader and the like). The
+ * default precompile is skipped there: such an adapter compiles no faster in
+ * parallel, and MobileNetV2's compile-only pass took twice as long as the
+ * compiles of its first inference on SwiftShader.
+ */
+export function isSoftwareAdapter(adapter: AdapterIdentity | undefined): boolean {
+  const text = [adapter?.vendor, adapter?.architecture, adapter?.device, adapter?.description].join(' ');
+  return /swiftshader|llvmpipe|lavapipe|software|\bcpu\b/i.test(text);
 }
 
 /**
@@ -158,7 +169,8 @@ export async function loadGraphModel(
   if (report == null) throw new Error('loadGraphModel: the model was loaded without the rewrite');
   Object.defineProperty(model, 'fusion', { value: report, enumerable: true });
   if (warm === undefined) {
-    const shapes = plannedShapes(model, inputShape);
+    const adapter = (tf.backend() as { adapterDescription?: AdapterIdentity }).adapterDescription;
+    const shapes = isSoftwareAdapter(adapter) ? null : plannedShapes(model, inputShape);
     if (shapes != null) {
       try {
         await precompile(model, shapes);

@@ -89,7 +89,9 @@ export function explainFusion(report: FusionReport): string {
     lines.push('', explain({ ...plan, sites }));
     const fusedBlocks = (plan.blocks ?? []).filter((b) => b.decision === 'fused').length;
     if (fusedBlocks > 0) {
-      lines.push(`${fusedBlocks} PW->DW->PW blocks fused as FusedInvertedResidual (their pairs not planned)`);
+      lines.push(
+        `${fusedBlocks} PW->DW->PW blocks fused as FusedInvertedResidual (each in place of its pairs)`,
+      );
     }
   }
   const text = short(lines.join('\n') + '\n');

@@ -10,7 +10,8 @@ import {
   precompile,
 } from '../../src/graph-rewrite';
 import { GraphIndex } from '../../src/graph-rewrite/graph_index';
-import { plannedShapes } from '../../src/graph-rewrite/load';
+import { isSoftwareAdapter, plannedShapes } from '../../src/graph-rewrite/load';
+import { AdapterIdentity } from '../../src/planner';
 import { attrString, GraphJson, NodeJson } from '../../src/graph-rewrite/model_json';
 import { ShapeInference } from '../../src/graph-rewrite/shapes';
 import { WeightTable } from '../../src/graph-rewrite/weights';
@@ -357,12 +358,30 @@ describeFused('graph load: precompile by default', () => {
       model.dispose();
       return compiled;
     };
-    expect(await load(block(), {})).toBe(true);
-    expect(await load(block([-1, 9, 9, 8]), {})).toBe(true); // a dynamic batch compiles at 1
+    // By default on a GPU; never by default on a software adapter (the CI's SwiftShader).
+    const byDefault = !isSoftwareAdapter(
+      (tf.backend() as unknown as { adapterDescription: AdapterIdentity }).adapterDescription,
+    );
+    expect(await load(block(), {})).toBe(byDefault);
+    expect(await load(block([-1, 9, 9, 8]), {})).toBe(byDefault); // a dynamic batch compiles at 1
+    expect(await load(block([-1, -1, -1, 8]), { inputShape: [1, 9, 9, 8] })).toBe(byDefault);
     expect(await load(block(), { precompile: false })).toBe(false);
     expect(await load(block([-1, -1, -1, 8]), { plan: 'none' })).toBe(false);
-    expect(await load(block([-1, -1, -1, 8]), { inputShape: [1, 9, 9, 8] })).toBe(true);
+    expect(await load(block(), { precompile: true })).toBe(true);
     expect(tf.memory().numTensors).toBe(tensorsBefore);
+  });
+});
+
+describePure('graph load: software adapters', () => {
+  it('are told by the adapter description', () => {
+    expect(
+      isSoftwareAdapter({ vendor: 'google', architecture: 'swiftshader', device: '', description: '' }),
+    ).toBe(true);
+    expect(isSoftwareAdapter({ vendor: 'mesa', device: 'llvmpipe (LLVM 15.0.6, 256 bits)' })).toBe(true);
+    expect(
+      isSoftwareAdapter({ vendor: 'nvidia', device: 'nvidia-h100-80gb-hbm3', description: 'NVIDIA: 580' }),
+    ).toBe(false);
+    expect(isSoftwareAdapter(undefined)).toBe(false);
   });
 });
 

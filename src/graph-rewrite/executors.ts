@@ -156,7 +156,7 @@ function warnOnce(message: string): void {
 }
 
 /**
- * 'fused' (with or without the planned tile) when the current backend has
+ * 'kernel' (with or without the planned tile) when the current backend has
  * the kernel and it takes these shapes, 'stock' when it has the kernel but
  * cannot run them, 'op' when the backend has no kernel (the op's own stock path).
  */
@@ -166,7 +166,7 @@ function route<A extends { tile?: unknown }>(
   attrs: A,
   check: (shapes: never, attrs: A, limits: KernelLimits) => Support,
   op: string,
-): { mode: 'op' | 'stock'; attrs: A } {
+): { mode: 'op' | 'kernel' | 'stock'; attrs: A } {
   const limits = backendLimits();
   if (limits == null || tf.getKernel(kernelName, tf.getBackend()) == null) return { mode: 'op', attrs };
   if (attrs.tile != null && !check(shapes as never, attrs, limits).supported) {
@@ -174,7 +174,7 @@ function route<A extends { tile?: unknown }>(
     attrs = { ...attrs, tile: undefined };
   }
   const support = check(shapes as never, attrs, limits);
-  if (support.supported) return { mode: 'op', attrs };
+  if (support.supported) return { mode: 'kernel', attrs };
   warnOnce(`${op}: the fused kernel cannot run this site here (${support.reason}); using stock ops`);
   return { mode: 'stock', attrs };
 }
@@ -378,6 +378,17 @@ function executeInvertedResidual(node: GraphNode): tf.Tensor {
   return tf.tidy(() => {
     const shapes = { x: x.shape, weights: packed.shape };
     const { mode, attrs } = route(FusedInvertedResidual, shapes, planned, isIrSupported, op);
+    // The kernel takes the planned attributes as they are (checked just now by
+    // its own rules); the op would rebuild and check them again per call.
+    if (mode === 'kernel' && x.dtype === 'float32' && packed.dtype === 'float32') {
+      return tf
+        .engine()
+        .runKernel(
+          FusedInvertedResidual,
+          { x, weights: packed },
+          attrs as unknown as tf.NamedAttrMap,
+        ) as tf.Tensor;
+    }
     return invertedResidualPacked({
       ...attrs,
       x: x as tf.Tensor4D,

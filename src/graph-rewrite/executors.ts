@@ -29,7 +29,7 @@ import { valueKey } from '../kernels/check_cache';
 import { FUSED_ACTIVATIONS, FusedActivation, FusedPadding, KernelLimits, Support } from '../kernels/types';
 import { depthwisePointwiseConv2d } from '../ops/depthwise_pointwise_conv2d';
 import { backendLimits } from '../ops/op_util';
-import { invertedResidualPacked } from '../ops/inverted_residual';
+import { invertedResidualPacked, runBlockKernel } from '../ops/inverted_residual';
 import { pointwiseDepthwiseConv2d } from '../ops/pointwise_depthwise_conv2d';
 import { FusedInvertedResidual, isSupported as isIrSupported } from '../kernels/FusedInvertedResidual';
 import { InvertedResidualLayout, invertedResidualLayout } from '../kernels/inverted_residual_layout';
@@ -381,13 +381,7 @@ function executeInvertedResidual(node: GraphNode): tf.Tensor {
     // The kernel takes the planned attributes as they are (checked just now by
     // its own rules); the op would rebuild and check them again per call.
     if (mode === 'kernel' && x.dtype === 'float32' && packed.dtype === 'float32') {
-      return tf
-        .engine()
-        .runKernel(
-          FusedInvertedResidual,
-          { x, weights: packed },
-          attrs as unknown as tf.NamedAttrMap,
-        ) as tf.Tensor;
+      return runBlockKernel(x as tf.Tensor4D, packed, attrs);
     }
     return invertedResidualPacked({
       ...attrs,

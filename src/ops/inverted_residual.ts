@@ -232,7 +232,11 @@ function checkBlock(opName: string, x: tf.Tensor4D, attrs: FusedInvertedResidual
 }
 
 /** The fused kernel on the packed weights (the caller has checked the block). */
-function runBlockKernel(x: tf.Tensor4D, packed: tf.Tensor, attrs: FusedInvertedResidualAttrs): tf.Tensor4D {
+export function runBlockKernel(
+  x: tf.Tensor4D,
+  packed: tf.Tensor,
+  attrs: FusedInvertedResidualAttrs,
+): tf.Tensor4D {
   return tf
     .engine()
     .runKernel(

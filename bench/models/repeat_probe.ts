@@ -13,7 +13,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { GraphModel, loadGraphModel as tfLoadGraphModel } from '@tensorflow/tfjs-converter';
 
 import '../../src/index';
-import { loadGraphModel } from '../../src/graph-rewrite/index';
+import { FusedGraphModel, loadGraphModel } from '../../src/graph-rewrite/index';
 import { buildSiteRunner } from '../../src/ops/site_timer';
 import { fileHandler, inputShapeOf, smoothImage } from '../../scripts/model_files';
 import { parseArgs, runMain } from '../util';
@@ -44,7 +44,7 @@ async function outputsOf(backend: string, model: GraphModel, shape: number[]): P
 }
 
 /** Each fused site of the model's plan alone, fused kernel run `RUNS` times: distinct outputs. */
-async function sites(model: GraphModel & { fusion: { plan?: { sites: SitePlanLike[] } } }) {
+async function sites(model: FusedGraphModel) {
   await tf.setBackend('webgpu-fused');
   for (const site of model.fusion.plan?.sites ?? []) {
     if (site.decision !== 'fused' || site.problem == null || site.fused == null) continue;
@@ -63,15 +63,6 @@ async function sites(model: GraphModel & { fusion: { plan?: { sites: SitePlanLik
   }
 }
 
-type SitePlanLike = Parameters<typeof buildSiteRunner>[1] extends infer P
-  ? {
-      kind: Parameters<typeof buildSiteRunner>[0];
-      decision: string;
-      problem?: P;
-      fused?: { tile: never };
-    }
-  : never;
-
 async function main() {
   const dir = `models/${args.model ?? 'mobilenet_v2_mid'}`;
   const shape = inputShapeOf(dir, Number(args.batch ?? 1));
@@ -80,7 +71,7 @@ async function main() {
   await tf.setBackend('webgpu-fused');
   const fusedModel = await loadGraphModel(fileHandler(dir), { precompile: args.precompile === '1' });
   if (args.sites === '1') {
-    await sites(fusedModel as never);
+    await sites(fusedModel);
     return;
   }
   const stock = await outputsOf('webgpu', stockModel, shape);

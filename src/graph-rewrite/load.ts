@@ -21,8 +21,9 @@ export interface FusedLoadOptions extends tf.io.LoadOptions, FuseOptions {
    * compiles one after another. Default: for the planned input shape
    * (`inputShape`, else the declared one with a dynamic batch of 1) when it
    * is fully known, skipped when a height or width is dynamic and not given
-   * and on software (CPU) adapters; a failure then only warns. `true`: the declared shape (dynamic
-   * dimensions 1), or one shape per input; errors propagate. `false`: never.
+   * and on software (CPU) adapters; a failure then only warns. `true`: the
+   * declared shape (dynamic dimensions 1), or one shape per input; errors
+   * propagate. `false`: never.
    * Nothing happens on backends without parallel compilation.
    */
   precompile?: boolean | number[][];
@@ -58,9 +59,11 @@ export async function readWeightStream(stream: ReadableStream<ArrayBuffer>): Pro
 export function defaultProfile(): DeviceProfile {
   const limits = backendLimits();
   if (limits == null) return CONSERVATIVE_PROFILE;
-  const adapter = (tf.backend() as { adapterDescription?: AdapterIdentity }).adapterDescription;
-  return profileForDevice(limits, adapter);
+  return profileForDevice(limits, backendAdapter());
 }
+
+/** What the current backend's adapter says about itself (the fused backend keeps it). */
+const backendAdapter = () => (tf.backend() as { adapterDescription?: AdapterIdentity }).adapterDescription;
 
 /**
  * Whether an adapter runs WebGPU on the CPU (SwiftShader and the like). The
@@ -169,8 +172,7 @@ export async function loadGraphModel(
   if (report == null) throw new Error('loadGraphModel: the model was loaded without the rewrite');
   Object.defineProperty(model, 'fusion', { value: report, enumerable: true });
   if (warm === undefined) {
-    const adapter = (tf.backend() as { adapterDescription?: AdapterIdentity }).adapterDescription;
-    const shapes = isSoftwareAdapter(adapter) ? null : plannedShapes(model, inputShape);
+    const shapes = isSoftwareAdapter(backendAdapter()) ? null : plannedShapes(model, inputShape);
     if (shapes != null) {
       try {
         await precompile(model, shapes);

@@ -227,10 +227,11 @@ export function searchPwDwTile(
 }
 
 /**
- * Block tiles around the kernel's default: its spatial block halved and
- * doubled, the chunk halved and doubled, and for each the splits that keep
- * about the default's workgroup count, all at 1 split and at every split the
- * chunk allows in powers of two, reduced inline and by a pass.
+ * Block tiles around the kernel's default: its spatial block as is, with
+ * half or twice the rows and with twice the columns; its chunk as is, halved
+ * and doubled; for each, 1 split, powers of two up to what the chunk allows
+ * (at most 64) and the default's own count, every split count above 1
+ * reduced both inline and by a pass.
  */
 export function irTileCandidates(problem: BlockSiteProblem, limits: KernelLimits): IrTile[] {
   const base = defaultIrTile(problem, limits);

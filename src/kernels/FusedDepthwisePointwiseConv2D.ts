@@ -10,7 +10,13 @@ import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { backend_util, KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 
 import { DepthwisePointwiseProgram } from './depthwise_pointwise_webgpu';
-import { defaultDwPwTile, dwPwTileFits } from './depthwise_pointwise_tile';
+import { DepthwisePointwiseReduceProgram } from './depthwise_pointwise_reduce_webgpu';
+import {
+  defaultDwPwTile,
+  dwPwPartialsBytes,
+  dwPwTileFits,
+  dwPwWorkgroupSplits,
+} from './depthwise_pointwise_tile';
 import { CheckMemo, rememberCheck } from './check_cache';
 import {
   asPair,
@@ -122,8 +128,9 @@ export function dwPwProblem(
 
 /**
  * The tile the kernel runs: `tile`'s fields over the default tile's. The
- * optional refinements (`channelSplits`, `depthwiseRun`) are taken from the
- * default only when no tile is given: they only suit the default's shape.
+ * optional refinements (`channelSplits`, `workgroupSplits`, `depthwiseRun`)
+ * are taken from the default only when no tile is given: they only suit the
+ * default's shape.
  */
 export function resolveDwPwTile(
   problem: DwPwProblem,
@@ -133,6 +140,7 @@ export function resolveDwPwTile(
   const base = defaultDwPwTile(problem, limits);
   if (tile != null) {
     delete base.channelSplits;
+    delete base.workgroupSplits;
     delete base.depthwiseRun;
   }
   return { ...base, ...tile };
@@ -182,12 +190,13 @@ function computeSite(
     shapes.pwBias,
     shapes.pwPreluActivationWeights,
   ].filter((shape) => shape != null).length;
+  const tile = resolveDwPwTile(problem, limits, attrs.tile);
   const largest = Math.max(
     shapes.x.reduce((a, b) => a * b, 1),
     problem.batch * problem.outHeight * problem.outWidth * problem.outChannels,
+    dwPwPartialsBytes(problem, tile) / 4,
   );
   checks.push(checkBindings(3 + optionalInputs, largest, limits));
-  const tile = resolveDwPwTile(problem, limits, attrs.tile);
   checks.push(dwPwTileFits(tile, limits));
   const failed = checks.find((check) => !check.supported);
   if (failed != null) return { reason: failed.reason! };
@@ -229,8 +238,10 @@ export function fusedDepthwisePointwiseConv2D(args: {
     throw new Error(`${FusedDepthwisePointwiseConv2D}: ${checked.reason}`);
   }
   const { problem, convInfo, stages: stageAttrs, tile } = checked;
+  const outputShape = [problem.batch, problem.outHeight, problem.outWidth, problem.outChannels];
+  const split = dwPwWorkgroupSplits(tile) > 1;
   const program = new DepthwisePointwiseProgram({
-    outputShape: [problem.batch, problem.outHeight, problem.outWidth, problem.outChannels],
+    outputShape,
     kernelSize: problem.kernelSize,
     strides: [convInfo.strideHeight, convInfo.strideWidth],
     channels: problem.channels,
@@ -240,21 +251,44 @@ export function fusedDepthwisePointwiseConv2D(args: {
     tile,
     maxWorkgroupsPerDimension: limits.maxComputeWorkgroupsPerDimension,
   });
+  // A split tile's first pass stores raw sums: the pointwise bias and
+  // PReLU weights are bound to the reduce pass instead.
+  const pwEpilogueInputs = [
+    inputs.pwBias,
+    stageAttrs.pw.activation === 'prelu' ? inputs.pwPreluActivationWeights : undefined,
+  ];
   const programInputs = [
     inputs.x,
     inputs.dwFilter,
     inputs.dwBias,
     stageAttrs.dw.activation === 'prelu' ? inputs.dwPreluActivationWeights : undefined,
     inputs.pwFilter,
-    inputs.pwBias,
-    stageAttrs.pw.activation === 'prelu' ? inputs.pwPreluActivationWeights : undefined,
+    ...(split ? [] : pwEpilogueInputs),
   ].filter((t): t is TensorInfo => t != null);
+  const pwUniforms = epilogueUniformData(
+    stageAttrs.pw,
+    problem.outHeight,
+    problem.outWidth,
+    problem.outChannels,
+  );
   const uniforms = [
     { type: 'int32' as const, data: [convInfo.padInfo.top, convInfo.padInfo.left] },
+    { type: 'int32' as const, data: [problem.outChannels] },
     ...epilogueUniformData(stageAttrs.dw, problem.outHeight, problem.outWidth, problem.channels),
-    ...epilogueUniformData(stageAttrs.pw, problem.outHeight, problem.outWidth, problem.outChannels),
+    ...pwUniforms,
   ];
-  return backend.runWebGPUProgram(program, programInputs, 'float32', uniforms);
+  const out = backend.runWebGPUProgram(program, programInputs, 'float32', uniforms);
+  if (!split) return out;
+  const reduce = new DepthwisePointwiseReduceProgram({
+    outputShape,
+    splits: dwPwWorkgroupSplits(tile),
+    pw: stageEpilogueOf(stageAttrs.pw),
+    maxWorkgroupsPerDimension: limits.maxComputeWorkgroupsPerDimension,
+  });
+  const reduceInputs = [out, ...pwEpilogueInputs.filter((t): t is TensorInfo => t != null)];
+  const result = backend.runWebGPUProgram(reduce, reduceInputs, 'float32', pwUniforms);
+  backend.disposeData(out.dataId);
+  return result;
 }
 
 export const fusedDepthwisePointwiseConv2DConfig: KernelConfig = {

@@ -21,6 +21,11 @@ export function dwPwSplits(tile: DwPwTile): number {
   return tile.channelSplits ?? 1;
 }
 
+/** Workgroups that split the channel loop, each storing partial sums (default 1). */
+export function dwPwWorkgroupSplits(tile: DwPwTile): number {
+  return tile.workgroupSplits ?? 1;
+}
+
 export function dwPwInvocations(tile: DwPwTile): number {
   return (tile.pixels / tile.threadPixels) * (tile.filters / tile.threadFilters) * dwPwSplits(tile);
 }
@@ -48,7 +53,17 @@ export function dwPwTileRowVecs(tile: DwPwTile): number {
 
 export function dwPwWorkgroupCount(problem: DwPwProblem, tile: DwPwTile): number {
   const pixels = problem.batch * problem.outHeight * problem.outWidth;
-  return Math.ceil(pixels / tile.pixels) * Math.ceil(problem.outChannels / tile.filters);
+  return (
+    Math.ceil(pixels / tile.pixels) *
+    Math.ceil(problem.outChannels / tile.filters) *
+    dwPwWorkgroupSplits(tile)
+  );
+}
+
+/** Bytes of the partial sums a split tile stores: [splits·N·Ho·Wo, roundUp4(F)] floats. */
+export function dwPwPartialsBytes(problem: DwPwProblem, tile: DwPwTile): number {
+  const pixels = problem.batch * problem.outHeight * problem.outWidth;
+  return dwPwWorkgroupSplits(tile) * pixels * Math.ceil(problem.outChannels / 4) * 4 * BYTES_PER_FLOAT;
 }
 
 const isPositiveInt = (v: number) => Number.isInteger(v) && v > 0;
@@ -71,6 +86,10 @@ export function dwPwTileFits(tile: DwPwTile, limits: KernelLimits): Support {
   const splits = dwPwSplits(tile);
   if (!isPositiveInt(splits) || splits > 16) {
     return { supported: false, reason: 'channelSplits must be an integer from 1 to 16' };
+  }
+  const workgroupSplits = dwPwWorkgroupSplits(tile);
+  if (!isPositiveInt(workgroupSplits) || workgroupSplits > 64) {
+    return { supported: false, reason: 'workgroupSplits must be an integer from 1 to 64' };
   }
   const run = dwPwRun(tile);
   if (!isPositiveInt(run) || run > 8 || pixels % run !== 0) {

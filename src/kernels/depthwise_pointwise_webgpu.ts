@@ -16,13 +16,23 @@
  *      (output-stationary), reading the pointwise weights from global memory
  *      (the same address across most of a subgroup: broadcast loads).
  * The pointwise epilogue then adds its bias, applies its activation and
- * stores. Shapes travel in uniforms; the tile, the kernel size, the vector
- * widths and the epilogues are compiled in and named in `shaderKey`.
+ * stores. With `workgroupSplits` > 1 the workgroups of a tile take
+ * interleaved channel chunks and store raw partial sums
+ * [splits·N·Ho·Wo, roundUp4(F)] instead; `DepthwisePointwiseReduceProgram`
+ * adds them and applies the epilogue. Shapes travel in uniforms; the tile,
+ * the kernel size, the vector widths and the epilogues are compiled in and
+ * named in `shaderKey`.
  */
 
 import type { WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 
-import { dwPwInvocations, dwPwRun, dwPwSplits, dwPwTileRowVecs } from './depthwise_pointwise_tile';
+import {
+  dwPwInvocations,
+  dwPwRun,
+  dwPwSplits,
+  dwPwTileRowVecs,
+  dwPwWorkgroupSplits,
+} from './depthwise_pointwise_tile';
 import { DwPwTile } from './types';
 import {
   channelLoad4,
@@ -44,10 +54,14 @@ export interface DepthwisePointwiseConfig {
   channels: number;
   outChannels: number;
   dw: StageEpilogue;
+  /** Ignored (and not bound) when the tile splits workgroups: the reduce pass applies it. */
   pw: StageEpilogue;
   tile: DwPwTile;
   maxWorkgroupsPerDimension: number;
 }
+
+/** The pointwise stage of a split tile: raw sums, no bias or activation. */
+const RAW_SUMS: StageEpilogue = { hasBias: false, activation: 'linear', hasPreluWeights: false };
 
 export class DepthwisePointwiseProgram implements WebGPUProgram {
   outputShape: number[];
@@ -57,16 +71,22 @@ export class DepthwisePointwiseProgram implements WebGPUProgram {
   variableNames: string[];
   variableComponents: number[];
   outputComponent: number;
-  uniforms = `pads : vec2<i32>, ${epilogueUniforms('dw')} ${epilogueUniforms('pw')}`;
+  // The output of a split tile is its partial sums: F and N travel apart from outShape.
+  uniforms = `pads : vec2<i32>, outChannels : i32, ${epilogueUniforms('dw')} ${epilogueUniforms('pw')}`;
   workgroupSize: [number, number, number];
   private readonly config: DepthwisePointwiseConfig;
   private readonly channelsAligned: boolean;
   private readonly filtersAligned: boolean;
+  private readonly workgroupSplits: number;
 
   constructor(config: DepthwisePointwiseConfig) {
-    this.config = config;
-    const { outputShape, tile, dw, pw } = config;
-    this.outputShape = outputShape;
+    const { outputShape, tile, dw } = config;
+    this.workgroupSplits = dwPwWorkgroupSplits(tile);
+    const partialsOut = this.workgroupSplits > 1;
+    const pw = partialsOut ? RAW_SUMS : config.pw;
+    this.config = { ...config, pw };
+    const [n, ho, wo, f] = outputShape;
+    this.outputShape = partialsOut ? [this.workgroupSplits * n, ho, wo, Math.ceil(f / 4) * 4] : outputShape;
     this.channelsAligned = config.channels % 4 === 0;
     this.filtersAligned = config.outChannels % 4 === 0;
 
@@ -78,20 +98,20 @@ export class DepthwisePointwiseProgram implements WebGPUProgram {
       ...dwBindings.components,
       ...pwBindings.components,
     ];
-    this.outputComponent = vecWidth(this.filtersAligned);
+    this.outputComponent = partialsOut ? 4 : vecWidth(this.filtersAligned);
 
     this.workgroupSize = [dwPwInvocations(tile), 1, 1];
     // Pixel tiles along x (folded into y when there are too many), filter
-    // blocks along z.
-    const [n, ho, wo, f] = outputShape;
+    // blocks × workgroup splits along z.
     const pixelTiles = Math.ceil((n * ho * wo) / tile.pixels);
     const x = Math.min(pixelTiles, config.maxWorkgroupsPerDimension);
-    this.dispatch = [x, Math.ceil(pixelTiles / x), Math.ceil(f / tile.filters)];
+    this.dispatch = [x, Math.ceil(pixelTiles / x), Math.ceil(f / tile.filters) * this.workgroupSplits];
     this.dispatchLayout = { x: [2], y: [1], z: [0, 3] };
 
     this.shaderKey =
       `dwPw_${config.kernelSize}_${config.strides.join('x')}_${tile.pixels}_${tile.filters}_` +
       `${tile.channelChunk}_${tile.threadPixels}_${tile.threadFilters}_${dwPwRun(tile)}_${dwPwSplits(tile)}_` +
+      `${this.workgroupSplits}_` +
       `${this.channelsAligned}_${this.filtersAligned}_` +
       `${epilogueKey(dw)}_${epilogueKey(pw)}`;
   }
@@ -112,6 +132,7 @@ export class DepthwisePointwiseProgram implements WebGPUProgram {
     const dwSlice = pixels * rowVecs;
     const wSlice = (channelChunk * filters) / 4;
     const accLength = threadPixels * filterVecs;
+    const wgSplits = this.workgroupSplits;
     return `
   var<workgroup> dwTile : array<vec4<f32>, ${splits * dwSlice}>;
   var<workgroup> wTile : array<vec4<f32>, ${splits * wSlice}>;
@@ -119,9 +140,9 @@ export class DepthwisePointwiseProgram implements WebGPUProgram {
 
   ${channelLoad4('xAt', 'x', this.channelsAligned, 'uniforms.xShape.w')}
   ${channelLoad4('dwWAt', 'dwW', this.channelsAligned, 'uniforms.xShape.w')}
-  ${channelLoad4('pwWAt', 'pwW', this.filtersAligned, 'uniforms.outShape.w')}
+  ${channelLoad4('pwWAt', 'pwW', this.filtersAligned, 'uniforms.outChannels')}
   ${stageEpilogue('dw', dw, 'uniforms.xShape.w', this.channelsAligned)}
-  ${stageEpilogue('pw', pw, 'uniforms.outShape.w', this.filtersAligned)}
+  ${stageEpilogue('pw', pw, 'uniforms.outChannels', this.filtersAligned)}
 
   // Depthwise output (+ epilogue) of channels c..c+3; channels past the end
   // are 0, as the pointwise stage must not see act(bias) there.
@@ -164,11 +185,14 @@ export class DepthwisePointwiseProgram implements WebGPUProgram {
     let inW = uniforms.xShape.z;
     let outH = uniforms.outShape.y;
     let outW = uniforms.outShape.z;
-    let outC = uniforms.outShape.w;
-    let numPixels = uniforms.outShape.x * outH * outW;
+    let outC = uniforms.outChannels;
+    let numPixels = (uniforms.outShape.x / ${wgSplits}) * outH * outW;
     let tileIndex = i32(workgroupId.y * numWorkgroups.x + workgroupId.x);
     let pixelBase = tileIndex * ${pixels};
-    let filterBase = i32(workgroupId.z) * ${filters};
+    let filterBlocks = (outC + ${filters - 1}) / ${filters};
+    let filterBase = (i32(workgroupId.z) % filterBlocks) * ${filters};
+    // This workgroup's share of the channel loop (${wgSplits} shares).
+    let wgSplit = i32(workgroupId.z) / filterBlocks;
     let tid = i32(localIndex);
     // ${splits} slices of invocations take interleaved channel chunks.
     let slice = tid / ${sliceThreads};
@@ -178,7 +202,11 @@ export class DepthwisePointwiseProgram implements WebGPUProgram {
     let filterOffset = filterBase + filterVec * 4;
 
     var acc = array<vec4<f32>, ${accLength}>();
-    for (var round0 = 0; round0 < channels; round0 += ${channelChunk * splits}) {
+    // A trip count uniform across the workgroup (barriers inside); chunks
+    // past the channels read as zeros.
+    let rounds = (channels + ${channelChunk * splits * wgSplits - 1}) / ${channelChunk * splits * wgSplits};
+    for (var chunkRound = 0; chunkRound < rounds; chunkRound++) {
+      let round0 = (chunkRound * ${wgSplits} + wgSplit) * ${channelChunk * splits};
       // 1. Depthwise of this channel chunk into workgroup memory. A unit is a
       // run of ${run} adjacent pixels × 4 channels: in one row, a register
       // window of ${window} inputs per kernel row serves all of them.
@@ -273,8 +301,12 @@ export class DepthwisePointwiseProgram implements WebGPUProgram {
         for (var j = 0; j < ${filterVecs}; j++) {
           let f = filterOffset + j * 4;
           if (f < outC) {
-            let value = pwEpilogue(acc[i * ${filterVecs} + j], oh, ow, f);
-            ${this.storeSnippet()}
+            ${
+              wgSplits > 1
+                ? `result[(wgSplit * numPixels + pixel) * ((outC + 3) / 4) + f / 4] = acc[i * ${filterVecs} + j];`
+                : `let value = pwEpilogue(acc[i * ${filterVecs} + j], oh, ow, f);
+            ${this.storeSnippet()}`
+            }
           }
         }
       }

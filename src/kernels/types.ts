@@ -88,6 +88,14 @@ export interface DwPwTile {
    * filters / threadFilters · channelSplits.
    */
   channelSplits?: number;
+  /**
+   * Workgroups that split the channel loop (default 1): each takes
+   * interleaved chunks of the input channels (so no depthwise work is
+   * repeated) and stores its raw partial sums; a second dispatch adds them
+   * and applies the pointwise epilogue. Parallelism for maps with few pixels
+   * and many channels, where blocks of filters would repeat the depthwise.
+   */
+  workgroupSplits?: number;
 }
 
 /**

@@ -5,7 +5,13 @@
  * counted at all) and the recomputation tiling causes counted as FLOPs.
  */
 
-import { dwPwInvocations, dwPwSplits, dwPwWorkgroupCount } from '../kernels/depthwise_pointwise_tile';
+import {
+  dwPwInvocations,
+  dwPwPartialsBytes,
+  dwPwSplits,
+  dwPwWorkgroupCount,
+  dwPwWorkgroupSplits,
+} from '../kernels/depthwise_pointwise_tile';
 import {
   irExpandVecs,
   irInlineReduce,
@@ -42,7 +48,10 @@ const DEPTHWISE_TAP_EFFICIENCY = loopEfficiency(4, 2);
  * output channels and walks the C input channels in chunks. Per workgroup:
  * the distinct x positions its pixels' windows touch × C, all k²·C depthwise
  * weights, the C × filters pointwise block. Splitting F over
- * ⌈F/filters⌉ workgroups repeats the depthwise work and its x reads.
+ * ⌈F/filters⌉ workgroups repeats the depthwise work and its x reads;
+ * splitting C over `workgroupSplits` workgroups repeats nothing but writes
+ * partial sums that a second dispatch reads back (through the L2, so as
+ * re-reads).
  */
 export function dwPwFusedCost(problem: DwPwProblem, tile: DwPwTile): KernelCost {
   const d = dwLayerOfDwPw(problem);
@@ -55,7 +64,9 @@ export function dwPwFusedCost(problem: DwPwProblem, tile: DwPwTile): KernelCost 
 
   const xReads = filterBlocks * totalRunFootprint(d, tile.pixels) * problem.channels;
   const xCompulsory = Math.min(xReads, dwInputElements(d));
-  const dwWeightReads = workgroups * k2 * problem.channels;
+  // Each workgroup reads its splits' share of the depthwise weights.
+  const dwWeightReads = (workgroups / dwPwWorkgroupSplits(tile)) * k2 * problem.channels;
+  const partials = dwPwWorkgroupSplits(tile) > 1 ? (2 * dwPwPartialsBytes(problem, tile)) / B : 0;
   const pwWeightReads = pixelTiles * problem.channels * problem.outChannels;
   const dwWeights = k2 * problem.channels;
   const pwWeights = problem.channels * problem.outChannels;
@@ -68,7 +79,8 @@ export function dwPwFusedCost(problem: DwPwProblem, tile: DwPwTile): KernelCost 
   return {
     kernel: 'dw→pw (fused)',
     compulsoryBytes: (xCompulsory + dwWeights + pwWeights + pwOutputElements(p)) * B,
-    rereadBytes: (xReads - xCompulsory + dwWeightReads - dwWeights + pwWeightReads - pwWeights) * B,
+    rereadBytes:
+      (xReads - xCompulsory + dwWeightReads - dwWeights + pwWeightReads - pwWeights + partials) * B,
     flops,
     redundantFlops: Math.max(0, dwComputed + pwComputed - flops),
     computeEfficiency: blendedEfficiency([
@@ -92,7 +104,7 @@ export function dwPwFusedCost(problem: DwPwProblem, tile: DwPwTile): KernelCost 
     ]),
     workgroups,
     invocationsPerWorkgroup: dwPwInvocations(tile),
-    dispatches: 1,
+    dispatches: dwPwWorkgroupSplits(tile) > 1 ? 2 : 1,
     fused: 'dwpw',
   };
 }

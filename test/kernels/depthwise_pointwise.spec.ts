@@ -122,6 +122,7 @@ function randomTile(rng: Random, limits: KernelLimits): DwPwTile {
       threadPixels: rng.pick([1, 2, 4]),
       threadFilters,
       channelSplits: rng.pick([1, 1, 2, 3, 4]),
+      workgroupSplits: rng.pick([1, 1, 2, 3]),
     };
     if (dwPwTileFits(tile, limits).supported) return tile;
   }
@@ -206,6 +207,61 @@ describeFused('FusedDepthwisePointwiseConv2D', () => {
     };
     const shape = { n: 2, h: 5, w: 7, c: 333, f: 40, k: 3, stride: 2, pad: 'same' as const };
     await expectMatchesStock(makeCase(rng, shape, { dw: relu6(333), pw: linear(40) }, split));
+  });
+
+  it('splits the channel loop over workgroups, with every pointwise epilogue in the second pass', async () => {
+    const rng = new Random(13);
+    const backend = fusedBackend();
+    const run = backend.runWebGPUProgram.bind(backend);
+    let dispatches = 0;
+    const spy = spyOn(backend, 'runWebGPUProgram').and.callFake((program, ...rest) => {
+      dispatches++;
+      return run(program, ...rest);
+    });
+    // Odd channel counts, F not a multiple of 4, chunks past C, PReLU weights
+    // of each shape on the pointwise stage (bound to the reduce pass only).
+    const cases: Array<[Partial<DwPwTile>, { n: number; h: number; w: number; c: number; f: number }]> = [
+      [
+        { pixels: 8, filters: 16, channelChunk: 8, threadPixels: 1, threadFilters: 4, workgroupSplits: 3 },
+        { n: 2, h: 5, w: 6, c: 37, f: 13 },
+      ],
+      [
+        {
+          pixels: 16,
+          filters: 32,
+          channelChunk: 16,
+          threadPixels: 2,
+          threadFilters: 8,
+          workgroupSplits: 4,
+          channelSplits: 2,
+        },
+        { n: 1, h: 7, w: 7, c: 200, f: 40 },
+      ],
+      [
+        { pixels: 32, filters: 8, channelChunk: 4, threadPixels: 4, threadFilters: 4, workgroupSplits: 16 },
+        { n: 3, h: 4, w: 3, c: 30, f: 6 },
+      ],
+    ];
+    const activations = ['prelu', 'relu6', 'leakyrelu', 'linear'] as const;
+    let i = 0;
+    for (const [tile, shape] of cases) {
+      for (const stride of [1, 2]) {
+        const activation = activations[i++ % activations.length];
+        const { outHeight, outWidth } = depthwiseOutSize(
+          [shape.n, shape.h, shape.w, shape.c],
+          3,
+          stride,
+          'same',
+        );
+        const pw = randomStage(rng, outHeight, outWidth, shape.f, activation);
+        if (i % 3 === 0) delete pw.bias;
+        const t = makeCase(rng, { ...shape, k: 3, stride, pad: 'same' }, { pw }, tile);
+        dispatches = 0;
+        await expectMatchesStock(t);
+        expect(dispatches).withContext(label(t)).toBeGreaterThanOrEqual(2);
+      }
+    }
+    spy.and.callThrough();
   });
 
   it('gives identical results through different tile configurations (different programs)', async () => {

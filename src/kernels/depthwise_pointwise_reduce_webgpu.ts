@@ -1,0 +1,89 @@
+/**
+ * Second pass of a DW→PW tile split over workgroups: adds the raw partial
+ * sums of the splits (in split order, so results do not depend on
+ * scheduling), applies the pointwise bias and activation, and stores the
+ * output. One invocation per output vec4.
+ */
+
+import type { WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
+
+import { epilogueKey, epilogueUniforms, StageEpilogue, stageEpilogue, vecWidth } from './wgsl';
+
+const WORKGROUP_SIZE = 64;
+
+export interface DepthwisePointwiseReduceConfig {
+  /** [N, Ho, Wo, F]. */
+  outputShape: number[];
+  splits: number;
+  pw: StageEpilogue;
+  maxWorkgroupsPerDimension: number;
+}
+
+export class DepthwisePointwiseReduceProgram implements WebGPUProgram {
+  outputShape: number[];
+  shaderKey: string;
+  dispatchLayout: { x: number[] };
+  dispatch: [number, number, number];
+  variableNames: string[];
+  variableComponents: number[];
+  outputComponent: number;
+  uniforms = epilogueUniforms('pw');
+  workgroupSize: [number, number, number] = [WORKGROUP_SIZE, 1, 1];
+  private readonly config: DepthwisePointwiseReduceConfig;
+  private readonly aligned: boolean;
+
+  constructor(config: DepthwisePointwiseReduceConfig) {
+    this.config = config;
+    const [n, ho, wo, f] = config.outputShape;
+    this.outputShape = config.outputShape;
+    this.aligned = f % 4 === 0;
+    // The stage's bias and PReLU weights only: the filter was used by the first pass.
+    this.variableNames = ['partials'];
+    this.variableComponents = [4];
+    if (config.pw.hasBias) {
+      this.variableNames.push('pwBias');
+      this.variableComponents.push(vecWidth(this.aligned));
+    }
+    if (config.pw.hasPreluWeights) {
+      this.variableNames.push('pwAlpha');
+      this.variableComponents.push(1);
+    }
+    this.outputComponent = vecWidth(this.aligned);
+    const groups = Math.ceil((n * ho * wo * Math.ceil(f / 4)) / WORKGROUP_SIZE);
+    const x = Math.min(groups, config.maxWorkgroupsPerDimension);
+    this.dispatch = [x, Math.ceil(groups / x), 1];
+    this.dispatchLayout = { x: [0, 1, 2, 3] };
+    this.shaderKey = `dwPwReduce_${config.splits}_${this.aligned}_${epilogueKey(config.pw)}`;
+  }
+
+  getUserCode(): string {
+    const store = this.aligned
+      ? 'result[index] = value;'
+      : `for (var e = 0; e < 4; e++) {
+          if (f + e < outC) {
+            result[pixel * outC + f + e] = value[e];
+          }
+        }`;
+    return `
+  ${stageEpilogue('pw', this.config.pw, 'uniforms.outShape.w', this.aligned)}
+
+  fn main(index : i32) {
+    let outH = uniforms.outShape.y;
+    let outW = uniforms.outShape.z;
+    let outC = uniforms.outShape.w;
+    let vecs = (outC + 3) / 4;
+    let pixels = uniforms.outShape.x * outH * outW;
+    if (index < pixels * vecs) {
+      let pixel = index / vecs;
+      let f = (index % vecs) * 4;
+      var sum = vec4<f32>(0.0);
+      for (var s = 0; s < ${this.config.splits}; s++) {
+        sum = sum + partials[(s * pixels + pixel) * vecs + f / 4];
+      }
+      let value = pwEpilogue(sum, (pixel / outW) % outH, pixel % outW, f);
+      ${store}
+    }
+  }
+`;
+  }
+}

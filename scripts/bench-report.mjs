@@ -34,6 +34,7 @@ function kindOf(data) {
   if (first == null) return 'unknown';
   if (first.site != null && first.pairedGpuRatio != null) return 'layers';
   if (first.savings != null) return 'planner';
+  if (first.coarse != null && first.paired != null) return 'dwpw-sweep';
   if (first.gpuMs != null && first.pairedGpuRatio != null) return 'models';
   if (first.agreementVsStock != null && first.gpuMs?.ort != null) return 'peers';
   return 'unknown';
@@ -162,24 +163,38 @@ function modelsSection(file) {
 
 function plannerSection(file) {
   const { results } = file.data;
+  // 'tuned' (the planner deciding from on-device autotuning) in newer files.
+  const tuned = results.some((r) => r.savings.tuned != null);
+  const plans = tuned ? ['none', 'all', 'auto', 'tuned'] : ['none', 'all', 'auto'];
   md.push(`### Planner fidelity: \`${file.name}\``, '', source(file), '');
   md.push(
-    'Measured saving per inference (ms) of each plan; regret = oracle − auto, relative to the stock GPU time.',
+    'Measured saving per inference (ms) of each plan; regret = oracle − plan, relative to the stock GPU time. ' +
+      (tuned
+        ? "'tuned': the planner deciding from on-device autotuning (wall time of back-to-back runs)."
+        : ''),
     '',
   );
   md.push(
-    '| model | batch | stock GPU ms | all | auto (model) | oracle (measured) | regret of auto | ' +
-      'chosen fusions slower beyond noise | whole model GPU speedup none / all / auto |',
+    '| model | batch | stock GPU ms | all | auto (model) |' +
+      (tuned ? ' tuned |' : '') +
+      ' oracle (measured) | regret of auto |' +
+      (tuned ? ' regret of tuned |' : '') +
+      ' chosen fusions slower beyond noise |' +
+      ` whole model GPU speedup ${plans.join(' / ')} |`,
   );
-  md.push('|---|---|---|---|---|---|---|---|---|');
+  md.push(`|${'---|'.repeat(tuned ? 11 : 9)}`);
   for (const r of results) {
     const whole = r.modelSpeedup
-      ? ['none', 'all', 'auto'].map((p) => `${r.modelSpeedup[p].median.toFixed(3)}×`).join(' / ')
+      ? plans.map((p) => `${r.modelSpeedup[p].median.toFixed(3)}×`).join(' / ')
       : '–';
     const losing = r.losingChosenFusions ? String(r.losingChosenFusions.length) : '–';
+    const losingTuned = r.losingTunedFusions ? ` (tuned ${r.losingTunedFusions.length})` : '';
     md.push(
       `| ${r.model} | ${r.batch} | ${ms(r.stockGpuMs)} | ${ms(r.savings.all)} | ${ms(r.savings.auto)} | ` +
-        `${ms(r.savings.oracle)} | ${(100 * r.regretOfAuto).toFixed(1)} % | ${losing} | ${whole} |`,
+        (tuned ? `${ms(r.savings.tuned)} | ` : '') +
+        `${ms(r.savings.oracle)} | ${(100 * r.regretOfAuto).toFixed(1)} % | ` +
+        (tuned ? `${(100 * r.regretOfTuned).toFixed(1)} % | ` : '') +
+        `${losing}${losingTuned} | ${whole} |`,
     );
   }
   md.push('');
@@ -187,10 +202,30 @@ function plannerSection(file) {
     title: 'Planner: measured saving per inference of each plan (ms)',
     subtitle: `${file.data.device ?? ''} · ${day(file.data.date)} · ${file.name}`,
     categories: results.map((r) => `${r.model} b${r.batch}`),
-    series: ['all', 'auto', 'oracle'].map((p) => ({ name: p, values: results.map((r) => r.savings[p]) })),
+    series: [...plans.slice(1), 'oracle'].map((p) => ({ name: p, values: results.map((r) => r.savings[p]) })),
     unit: ' ms',
   });
   figure(file, 'savings', svg, `Planner savings, ${file.data.device}, ${day(file.data.date)}`);
+}
+
+function dwPwSweepSection(file) {
+  const { results } = file.data;
+  md.push(`### DW→PW tile sweep: \`${file.name}\``, '', source(file), '');
+  md.push(
+    'Paired GPU ratio stock / fused of the default tile and of the best tile found (p25–p75 over ' +
+      `${file.data.rounds} interleaved rounds), with every tile's output checked against stock.`,
+    '',
+  );
+  md.push('| site | tiles timed | default tile | default | best tile | best [p25–p75] |');
+  md.push('|---|---|---|---|---|---|');
+  for (const r of results) {
+    const d = r.paired[0];
+    md.push(
+      `| ${r.name} | ${r.tiles} | ${d.label.replace(/^default /, '')} | ${x(d.ratio)} | ${r.best.label} | ` +
+        `${x(r.best.ratio)} [${r.best.p25.toFixed(2)}–${r.best.p75.toFixed(2)}] |`,
+    );
+  }
+  md.push('');
 }
 
 function firstInferenceSection(file) {
@@ -376,6 +411,7 @@ const SECTIONS = [
   ['first-inference', 'First inference', firstInferenceSection],
   ['peers', 'Peer runtimes (ONNX Runtime WebGPU)', peersSection],
   ['planner', 'Planner fidelity', plannerSection],
+  ['dwpw-sweep', 'DW→PW tile sweeps', dwPwSweepSection],
 ];
 const known = new Set([...SECTIONS.map(([k]) => k), 'profile']);
 for (const [kind, title, section] of SECTIONS) {

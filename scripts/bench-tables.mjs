@@ -72,20 +72,34 @@ function modelsTable(data) {
 }
 
 function plannerTable(data) {
+  // 'tuned' (the planner deciding from on-device autotuning) in newer files.
+  const tuned = data.results.some((r) => r.savings.tuned != null);
+  const plans = tuned ? ['none', 'all', 'auto', 'tuned'] : ['none', 'all', 'auto'];
   const lines = [
-    'Measured saving per inference (ms; each site timed stock vs fused at the planner tile, GPU time, paired per round, medians of interleaved rounds) of each plan; regret = oracle − auto, relative to the stock model GPU time. Whole model: GPU time of stock over the model rewritten under each plan (median of per-round ratios).',
+    'Measured saving per inference (ms; each site timed stock vs fused at the planner tile, GPU time, paired per round, medians of interleaved rounds) of each plan; regret = oracle − plan, relative to the stock model GPU time. Whole model: GPU time of stock over the model rewritten under each plan (median of per-round ratios).' +
+      (tuned
+        ? " 'tuned': the planner deciding from on-device autotuning (wall time of back-to-back runs)."
+        : ''),
     '',
-    '| model | batch | stock model GPU ms | none | all | auto (model) | oracle (measured) | regret of auto | chosen fusions slower beyond noise | whole model none / all / auto |',
-    '|---|---|---|---|---|---|---|---|---|---|',
+    `| model | batch | stock model GPU ms | ${plans.map((p) => (p === 'auto' ? 'auto (model)' : p)).join(' | ')} | oracle (measured) | regret of ${plans.slice(2).join(' / ')} | chosen fusions slower beyond noise (${plans.slice(2).join(' / ')}) | whole model ${plans.join(' / ')} |`,
+    `|${'---|'.repeat(plans.length + 7)}`,
   ];
   for (const r of data.results) {
     const s = r.savings;
     const whole = r.modelSpeedup
-      ? ['none', 'all', 'auto'].map((p) => `${r.modelSpeedup[p].median.toFixed(3)}×`).join(' / ')
+      ? plans.map((p) => `${r.modelSpeedup[p].median.toFixed(3)}×`).join(' / ')
       : '–';
-    const losing = r.losingChosenFusions ? r.losingChosenFusions.length : '–';
+    const losing = [r.losingChosenFusions, ...(tuned ? [r.losingTunedFusions] : [])]
+      .map((l) => (l ? l.length : '–'))
+      .join(' / ');
+    const regret = [r.regretOfAuto, ...(tuned ? [r.regretOfTuned] : [])]
+      .map((v) => `${(100 * v).toFixed(1)} %`)
+      .join(' / ');
     lines.push(
-      `| ${r.model} | ${r.batch} | ${r.stockGpuMs.toFixed(3)} | 0 | ${s.all.toFixed(3)} | ${s.auto.toFixed(3)} | ${s.oracle.toFixed(3)} | ${(100 * r.regretOfAuto).toFixed(1)} % | ${losing} | ${whole} |`,
+      `| ${r.model} | ${r.batch} | ${r.stockGpuMs.toFixed(3)} | 0 | ${plans
+        .slice(1)
+        .map((p) => s[p].toFixed(3))
+        .join(' | ')} | ${s.oracle.toFixed(3)} | ${regret} | ${losing} | ${whole} |`,
     );
   }
   return lines;

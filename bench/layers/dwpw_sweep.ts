@@ -33,7 +33,8 @@ const COARSE = Number(args.coarse ?? 3);
 const TOP = Number(args.top ?? 4);
 const ROUNDS = Number(args.rounds ?? 9);
 const MODELS = (args.models ?? 'mobilenet_v2_mid,posenet').split(',');
-const CAP = Number(args.cap ?? 100);
+const CAP = Number(args.cap ?? 60);
+const POSENET_BATCHES = (args['posenet-batches'] ?? '1,8').split(',').map(Number);
 
 interface Shape {
   model: string;
@@ -98,14 +99,18 @@ function grid(problem: DwPwProblem, limits: KernelLimits): DwPwTile[] {
       }
     }
   }
-  // An even sample of at most CAP tiles.
-  if (tiles.length <= CAP) return tiles;
-  return Array.from({ length: CAP }, (_, i) => tiles[Math.floor((i * tiles.length) / CAP)]);
+  // An even sample of at most CAP tiles, each in both thread orders.
+  const sample =
+    tiles.length <= CAP
+      ? tiles
+      : Array.from({ length: CAP }, (_, i) => tiles[Math.floor((i * tiles.length) / CAP)]);
+  return sample.flatMap((t) => [t, { ...t, threadOrder: 'filters' as const }]);
 }
 
 const label = (t: DwPwTile) =>
   `p${t.pixels}/${t.threadPixels} f${t.filters}/${t.threadFilters} c${t.channelChunk}` +
-  `${t.channelSplits ? ` s${t.channelSplits}` : ''}${t.workgroupSplits ? ` w${t.workgroupSplits}` : ''}`;
+  `${t.channelSplits ? ` s${t.channelSplits}` : ''}${t.workgroupSplits ? ` w${t.workgroupSplits}` : ''}` +
+  `${t.threadOrder === 'filters' ? ' F' : ''}`;
 
 async function sweep(shape: Shape, batch: number) {
   await tf.setBackend('webgpu-fused');
@@ -123,7 +128,7 @@ async function sweep(shape: Shape, batch: number) {
     outWidth: out,
   };
   const defaultTile = resolveDwPwTile(problem, limits);
-  const tiles = [defaultTile, ...grid(problem, limits)];
+  const tiles = [defaultTile, { ...defaultTile, threadOrder: 'filters' as const }, ...grid(problem, limits)];
   const stockRunner = await on('webgpu', async () => buildSiteRunner('dwpw', problem, { kind: 'unfused' }));
   const stock = stockRunner.run;
   const stockOnce = async () => (await on('webgpu', () => gpuTime(stock))).kernelMs;
@@ -230,7 +235,7 @@ runMain(async () => {
   const results = [];
   for (const batch of BATCHES) {
     for (const shape of shapes()) {
-      if (shape.model === 'posenet' && batch > 8) continue;
+      if (shape.model === 'posenet' && !POSENET_BATCHES.includes(batch)) continue;
       results.push(await sweep(shape, batch));
       // After every site, so a run cut short keeps what it measured.
       writeResults(args.out, deviceDescription(), { coarseRounds: COARSE, rounds: ROUNDS, results });

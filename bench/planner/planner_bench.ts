@@ -6,8 +6,10 @@
  * times every site's two variants back to back (order alternating), and a
  * site's speedup is the median of its per-round ratios (p25–p75 reported as
  * the spread). Plans scored on these measurements: 'none', 'all', 'auto'
- * (the cost model) and the per-site measured oracle (the same DP over
- * measured savings). Regret = oracle saving − auto saving, relative to the
+ * (the cost model), 'tuned' (the planner deciding from on-device autotuning,
+ * `autotune()`, whose chosen tiles are timed the same way where they differ
+ * from the model's) and the per-site measured oracle (the same DP over
+ * measured savings). Regret = oracle saving − plan saving, relative to the
  * stock model's GPU time. Then the whole model, rewritten under each plan,
  * in interleaved rounds: its GPU time relative to stock.
  *
@@ -24,9 +26,10 @@ import { GraphModel, loadGraphModel as tfLoadGraphModel } from '@tensorflow/tfjs
 import '../../src/index';
 import { fuseGraphModelArtifacts, loadGraphModel } from '../../src/graph-rewrite/index';
 import { kernelLimitsOf } from '../../src/kernels/fused_conv_util';
-import { buildSiteRunner } from '../../src/ops/site_timer';
+import { buildSiteRunner, makeSiteTimer } from '../../src/ops/site_timer';
 import {
   AdapterIdentity,
+  autotune,
   FusionPlan,
   MeasuredSite,
   SitePlan,
@@ -45,7 +48,7 @@ const CASES: Array<[string, number]> = (
     const [name, batch] = c.split(':');
     return [name, Number(batch)];
   });
-const POLICIES = ['none', 'all', 'auto'] as const;
+const POLICIES = ['none', 'all', 'auto', 'tuned'] as const;
 
 const chosenSaving = (plan: FusionPlan, measured: Record<string, MeasuredSite>) =>
   plan.sites
@@ -99,14 +102,24 @@ async function measureSites(sites: SitePlan[]) {
 }
 
 /** GPU time of the stock model and of the model rewritten under each policy, in interleaved rounds. */
-async function measureModels(dir: string, shape: number[], profile: ReturnType<typeof profileForDevice>) {
+async function measureModels(
+  dir: string,
+  shape: number[],
+  profile: ReturnType<typeof profileForDevice>,
+  tuned: Record<string, MeasuredSite>,
+) {
   await tf.setBackend('webgpu');
   const stock = await tfLoadGraphModel(fileHandler(dir));
   const stockInput = tf.tensor(smoothImage(shape), shape);
   await tf.setBackend('webgpu-fused');
   const fused: Record<string, GraphModel> = {};
   for (const policy of POLICIES) {
-    fused[policy] = await loadGraphModel(fileHandler(dir), { plan: policy, profile, inputShape: shape });
+    fused[policy] = await loadGraphModel(fileHandler(dir), {
+      plan: policy === 'tuned' ? 'auto' : policy,
+      profile,
+      inputShape: shape,
+      measured: policy === 'tuned' ? tuned : undefined,
+    });
   }
   const fusedInput = tf.tensor(smoothImage(shape), shape);
   const runOf = (model: GraphModel, input: tf.Tensor) => () => {
@@ -156,23 +169,50 @@ async function measureCase(name: string, batch: number) {
   await tf.setBackend('webgpu-fused');
   const backend = tf.backend() as unknown as { device: GPUDevice; adapterDescription?: AdapterIdentity };
   const profile = profileForDevice(kernelLimitsOf(backend.device.limits), backend.adapterDescription);
-  const planOf = (plan: (typeof POLICIES)[number], measured?: Record<string, MeasuredSite>) =>
+  const planOf = (plan: 'none' | 'all' | 'auto', measured?: Record<string, MeasuredSite>) =>
     fuseGraphModelArtifacts(artifactsFromDir(dir), { plan, profile, inputShape: shape, measured }).report
       .plan!;
-  const plans = Object.fromEntries(POLICIES.map((p) => [p, planOf(p)])) as Record<string, FusionPlan>;
+  const plans: Record<string, FusionPlan> = {
+    none: planOf('none'),
+    all: planOf('all'),
+    auto: planOf('auto'),
+  };
+  // The planner deciding from on-device autotuning (wall time of back-to-back runs).
+  const tuneStart = performance.now();
+  const tunedSites = await autotune(plans.auto, makeSiteTimer(), { deviceKey: deviceDescription() });
+  const tuneMs = performance.now() - tuneStart;
+  plans.tuned = planOf('auto', tunedSites);
   const sites = plans.auto.sites.filter((s) => s.legal && s.problem != null && s.fused != null);
   const timed = await measureSites(sites);
   const measured: Record<string, MeasuredSite> = {};
   for (const t of timed) {
     measured[t.site.id] = { unfusedMs: t.unfusedMs, fusedMs: t.fusedMs, tile: t.site.fused!.tile };
   }
+  // Fusions the tuned plan takes at another tile than the model's: timed at that tile.
+  const sameTile = (a: SitePlan, b: SitePlan | undefined) =>
+    JSON.stringify(a.fused?.tile) === JSON.stringify(b?.fused?.tile);
+  const retimed = await measureSites(
+    plans.tuned.sites.filter(
+      (s) =>
+        s.decision === 'fused' &&
+        !sameTile(
+          s,
+          plans.auto.sites.find((a) => a.id === s.id),
+        ),
+    ),
+  );
+  const measuredTuned: Record<string, MeasuredSite> = { ...measured };
+  for (const t of retimed) {
+    measuredTuned[t.site.id] = { unfusedMs: t.unfusedMs, fusedMs: t.fusedMs, tile: t.site.fused!.tile };
+  }
   const oracle = planOf('auto', measured);
-  const model = await measureModels(dir, shape, profile);
+  const model = await measureModels(dir, shape, profile, tunedSites);
 
   const savings = {
     none: 0,
     all: chosenSaving(plans.all, measured),
     auto: chosenSaving(plans.auto, measured),
+    tuned: chosenSaving(plans.tuned, measuredTuned),
     oracle: chosenSaving(oracle, measured),
   };
   const decided = (plan: FusionPlan, id: string) => plan.sites.find((x) => x.id === id)?.decision;
@@ -186,11 +226,16 @@ async function measureCase(name: string, batch: number) {
     decisions: {
       auto: decided(plans.auto, t.site.id),
       all: decided(plans.all, t.site.id),
+      tuned: decided(plans.tuned, t.site.id),
       oracle: decided(oracle, t.site.id),
     },
   }));
   // A chosen fusion slower than stock beyond the noise: even its p75 ratio is below 1.
   const losing = perSite.filter((s) => s.decisions.auto === 'fused' && s.measured.spread[1] < 1);
+  const retimedById = new Map(retimed.map((t) => [t.site.id, t]));
+  const losingTuned = perSite.filter(
+    (s) => s.decisions.tuned === 'fused' && (retimedById.get(s.id)?.spread ?? s.measured.spread)[1] < 1,
+  );
   return {
     model: name,
     batch,
@@ -198,7 +243,16 @@ async function measureCase(name: string, batch: number) {
     stockGpuMs: model.stockGpuMs,
     savings,
     regretOfAuto: (savings.oracle - savings.auto) / model.stockGpuMs,
+    regretOfTuned: (savings.oracle - savings.tuned) / model.stockGpuMs,
     losingChosenFusions: losing.map((s) => s.id),
+    losingTunedFusions: losingTuned.map((s) => s.id),
+    tuneMs,
+    tunedTiles: retimed.map((t) => ({
+      id: t.site.id,
+      tile: t.site.fused!.tile,
+      speedup: t.speedup,
+      spread: t.spread,
+    })),
     modelSpeedup: model.speedupVsStock,
     modelDispatches: model.dispatches,
     oracleFused: oracle.sites.filter((s) => s.decision === 'fused').map((s) => s.id),
@@ -220,8 +274,10 @@ async function main() {
     console.log(
       `${name} b${batch} (profile ${r.profile}): stock model GPU ${r.stockGpuMs.toFixed(3)} ms; ` +
         `measured site savings none 0, all ${pct(r.savings.all)}, auto ${pct(r.savings.auto)}, ` +
-        `oracle ${pct(r.savings.oracle)}; regret of auto ${(100 * r.regretOfAuto).toFixed(1)} %; ` +
-        `chosen fusions slower beyond noise: ${r.losingChosenFusions.length}`,
+        `tuned ${pct(r.savings.tuned)}, oracle ${pct(r.savings.oracle)}; ` +
+        `regret of auto ${(100 * r.regretOfAuto).toFixed(1)} %, tuned ${(100 * r.regretOfTuned).toFixed(1)} %; ` +
+        `chosen fusions slower beyond noise: auto ${r.losingChosenFusions.length}, ` +
+        `tuned ${r.losingTunedFusions.length} (tuning ${(r.tuneMs / 1000).toFixed(1)} s)`,
     );
     const m = r.modelSpeedup;
     console.log(
@@ -237,7 +293,7 @@ async function main() {
         `  ${s.kind.padEnd(6)} ${id.padEnd(70)} pred ${s.predicted.unfusedMs?.toFixed(4)}/${s.predicted.fusedMs?.toFixed(4)} ` +
           `meas ${s.measured.unfusedMs.toFixed(4)}/${s.measured.fusedMs.toFixed(4)} ` +
           `x${s.measured.speedup.toFixed(2)} [${s.measured.spread.map((v) => v.toFixed(2)).join(', ')}] ` +
-          `auto ${s.decisions.auto} oracle ${s.decisions.oracle}`,
+          `auto ${s.decisions.auto} tuned ${s.decisions.tuned} oracle ${s.decisions.oracle}`,
       );
     }
   }

@@ -128,9 +128,9 @@ export function dwPwProblem(
 
 /**
  * The tile the kernel runs: `tile`'s fields over the default tile's. The
- * optional refinements (`channelSplits`, `workgroupSplits`, `depthwiseRun`)
- * are taken from the default only when no tile is given: they only suit the
- * default's shape.
+ * optional refinements (`channelSplits`, `workgroupSplits`, `depthwiseRun`,
+ * `threadOrder`) are taken from the default only when no tile is given: they
+ * only suit the default's shape.
  */
 export function resolveDwPwTile(
   problem: DwPwProblem,
@@ -142,6 +142,7 @@ export function resolveDwPwTile(
     delete base.channelSplits;
     delete base.workgroupSplits;
     delete base.depthwiseRun;
+    delete base.threadOrder;
   }
   return { ...base, ...tile };
 }

@@ -26,6 +26,11 @@ export function dwPwWorkgroupSplits(tile: DwPwTile): number {
   return tile.workgroupSplits ?? 1;
 }
 
+/** Whether consecutive invocations take consecutive filters rather than pixels (default no). */
+export function dwPwFilterMajor(tile: DwPwTile): boolean {
+  return tile.threadOrder === 'filters';
+}
+
 export function dwPwInvocations(tile: DwPwTile): number {
   return (tile.pixels / tile.threadPixels) * (tile.filters / tile.threadFilters) * dwPwSplits(tile);
 }
@@ -87,6 +92,9 @@ export function dwPwTileFits(tile: DwPwTile, limits: KernelLimits): Support {
   if (!isPositiveInt(splits) || splits > 16) {
     return { supported: false, reason: 'channelSplits must be an integer from 1 to 16' };
   }
+  if (tile.threadOrder != null && tile.threadOrder !== 'pixels' && tile.threadOrder !== 'filters') {
+    return { supported: false, reason: "threadOrder must be 'pixels' or 'filters'" };
+  }
   const workgroupSplits = dwPwWorkgroupSplits(tile);
   if (!isPositiveInt(workgroupSplits) || workgroupSplits > 64) {
     return { supported: false, reason: 'workgroupSplits must be an integer from 1 to 64' };
@@ -121,37 +129,72 @@ export function dwPwTileFits(tile: DwPwTile, limits: KernelLimits): Support {
 const roundUp = (v: number, m: number) => Math.ceil(v / m) * m;
 
 /**
- * The tile to use without on-device tuning, from measurements on an H200
- * (bench/results/layers-*.json): enough pixel tiles to fill the GPU (about
- * numPixels / 96 pixels per workgroup, 8 to 64), all filters when there are
- * at most 48 (no depthwise recompute) else blocks of 32, 32-channel chunks;
- * for layers with few pixels and many channels, 8-pixel tiles with the
- * channel loop split over slices of invocations. Shrunk until it fits.
+ * The tile to use without on-device tuning, from a sweep of the tile space on
+ * an H100 (bench/results/dwpw-sweep-*.json; ratios are stock / fused GPU
+ * time). By output pixels (N·Ho·Wo) and input channels C:
+ *   - few pixels, C ≥ 512 (14² and 7² maps): the channel loop split over 16
+ *     workgroups, all filters (up to 256) per workgroup, so the depthwise is
+ *     computed once: 1.1–1.6× at batch 1, where blocks of 32 filters gave
+ *     0.9–1.0×; 64-pixel tiles once there are 200–400 pixels (7² at batch 8);
+ *   - few pixels, 128 ≤ C < 512: 8- or 16-pixel tiles of 32 filters, the
+ *     channel loop split over 4 or 8 slices of invocations;
+ *   - 4096–16384 pixels, C ≥ 128 (28² at batch 8): 32-pixel tiles with the
+ *     channel loop split over 2 workgroups (1.06× where 64-pixel tiles gave
+ *     0.84–0.88×);
+ *   - under 64 channels at stride 1, 4096+ pixels (light depthwise work): 32-pixel tiles
+ *     (64 past 65536 pixels), 2 pixels per invocation;
+ *   - otherwise about numPixels / 96 pixels per workgroup (8 to 64), all
+ *     filters when there are at most 48 else blocks of 32, 32-channel chunks.
+ * Splitting over workgroups did not rescue 1000–4000-pixel maps with
+ * C ≥ 512 (0.4–0.8×), so those keep 8-pixel tiles. Shrunk until it fits
+ * the device.
  */
 export function defaultDwPwTile(problem: DwPwProblem, limits: KernelLimits): DwPwTile {
   const numPixels = problem.batch * problem.outHeight * problem.outWidth;
+  const channels = problem.channels;
   const allFilters = roundUp(problem.outChannels, 4);
   const filters = allFilters <= 48 ? allFilters : 32;
+  const chunk = Math.min(32, roundUp(channels, 4));
   let tile: DwPwTile;
-  if (numPixels <= 4096 && problem.channels >= 128) {
-    // Few pixels, many channels: 8-pixel tiles, the channel loop split over
-    // 4 or 8 slices of invocations (measured 1.0–1.6× stock at batch 1).
+  if (numPixels <= 400 && channels >= 512) {
+    const wide = numPixels > 200;
+    tile = {
+      pixels: wide ? 64 : 16,
+      filters: allFilters <= 256 ? allFilters : 128,
+      channelChunk: 32,
+      threadPixels: wide ? 4 : 2,
+      threadFilters: wide && allFilters % 8 === 0 ? 8 : 4,
+      workgroupSplits: 16,
+    };
+  } else if (numPixels <= 1024 && channels >= 128) {
     const tiny = numPixels <= 400;
     tile = {
-      pixels: 8,
-      filters,
-      channelChunk: tiny ? 32 : 16,
+      pixels: tiny ? 8 : 16,
+      filters: Math.min(allFilters, 32),
+      channelChunk: 32,
       threadPixels: 1,
       threadFilters: 4,
       channelSplits: tiny ? 8 : 4,
     };
+  } else if (numPixels <= 4096 && channels >= 128) {
+    tile = { pixels: 8, filters, channelChunk: 16, threadPixels: 1, threadFilters: 4, channelSplits: 4 };
+  } else if (numPixels <= 16384 && channels >= 128) {
+    tile = { pixels: 32, filters, channelChunk: 32, threadPixels: 2, threadFilters: 4, workgroupSplits: 2 };
   } else {
-    const pixels = Math.min(64, Math.max(8, 2 ** Math.floor(Math.log2(Math.max(1, numPixels / 96)))));
+    // Light depthwise work (under 64 channels, stride 1): smaller
+    // workgroups with 2 pixels per invocation won (112²x48: 1.40× vs 1.15×;
+    // 193²x24: 1.06× vs 0.98×), 64 pixels only past 65536 pixels.
+    const light = channels < 64 && problem.stride === 1 && numPixels >= 4096;
+    const pixels = light
+      ? numPixels > 65536
+        ? 64
+        : 32
+      : Math.min(64, Math.max(8, 2 ** Math.floor(Math.log2(Math.max(1, numPixels / 96)))));
     tile = {
       pixels,
       filters,
-      channelChunk: Math.min(32, roundUp(problem.channels, 4)),
-      threadPixels: pixels >= 64 ? 4 : pixels >= 32 ? 2 : 1,
+      channelChunk: chunk,
+      threadPixels: light ? 2 : pixels >= 64 ? 4 : pixels >= 32 ? 2 : 1,
       threadFilters: 4,
     };
   }
@@ -163,6 +206,9 @@ export function defaultDwPwTile(problem: DwPwProblem, limits: KernelLimits): DwP
   }
   while (!dwPwTileFits(tile, limits).supported && tile.pixels > tile.threadPixels) {
     tile.pixels /= 2;
+  }
+  while (!dwPwTileFits(tile, limits).supported && tile.filters > tile.threadFilters) {
+    tile.filters = Math.max(tile.threadFilters, roundUp(tile.filters / 2, tile.threadFilters));
   }
   return tile;
 }

@@ -30,6 +30,7 @@ import {
   dwPwInvocations,
   dwPwRun,
   dwPwSplits,
+  dwPwFilterMajor,
   dwPwTileRowVecs,
   dwPwWorkgroupSplits,
 } from './depthwise_pointwise_tile';
@@ -111,7 +112,7 @@ export class DepthwisePointwiseProgram implements WebGPUProgram {
     this.shaderKey =
       `dwPw_${config.kernelSize}_${config.strides.join('x')}_${tile.pixels}_${tile.filters}_` +
       `${tile.channelChunk}_${tile.threadPixels}_${tile.threadFilters}_${dwPwRun(tile)}_${dwPwSplits(tile)}_` +
-      `${this.workgroupSplits}_` +
+      `${this.workgroupSplits}_${dwPwFilterMajor(tile) ? 'f' : 'p'}_` +
       `${this.channelsAligned}_${this.filtersAligned}_` +
       `${epilogueKey(dw)}_${epilogueKey(pw)}`;
   }
@@ -133,6 +134,13 @@ export class DepthwisePointwiseProgram implements WebGPUProgram {
     const wSlice = (channelChunk * filters) / 4;
     const accLength = threadPixels * filterVecs;
     const wgSplits = this.workgroupSplits;
+    const filterThreads = filters / threadFilters;
+    const filterMajor = dwPwFilterMajor(tile);
+    // The tile's j-th filter vec4 of this invocation: adjacent for one
+    // invocation (pixel-major), or strided so that adjacent invocations
+    // hold adjacent vec4s (filter-major).
+    const filterVecOf = (j: string) =>
+      filterMajor ? `filterThread + ${j} * ${filterThreads}` : `filterThread * ${filterVecs} + ${j}`;
     return `
   var<workgroup> dwTile : array<vec4<f32>, ${splits * dwSlice}>;
   var<workgroup> wTile : array<vec4<f32>, ${splits * wSlice}>;
@@ -197,9 +205,15 @@ export class DepthwisePointwiseProgram implements WebGPUProgram {
     // ${splits} slices of invocations take interleaved channel chunks.
     let slice = tid / ${sliceThreads};
     let sliceTid = tid % ${sliceThreads};
+    ${
+      filterMajor
+        ? `// Consecutive invocations take consecutive filter vec4s (coalesced stores).
+    let pixelThread = sliceTid / ${filterThreads};
+    let filterThread = sliceTid % ${filterThreads};`
+        : `// Consecutive invocations take consecutive pixels (broadcast weight loads).
     let pixelThread = sliceTid % ${pixelThreads};
-    let filterVec = (sliceTid / ${pixelThreads}) * ${filterVecs};
-    let filterOffset = filterBase + filterVec * 4;
+    let filterThread = sliceTid / ${pixelThreads};`
+    }
 
     var acc = array<vec4<f32>, ${accLength}>();
     // A trip count uniform across the workgroup (barriers inside); chunks
@@ -278,7 +292,7 @@ export class DepthwisePointwiseProgram implements WebGPUProgram {
         for (var s = 0; s < 4; s++) {
           var w : array<vec4<f32>, ${filterVecs}>;
           for (var j = 0; j < ${filterVecs}; j++) {
-            w[j] = wTile[slice * ${wSlice} + (k4 * 4 + s) * ${filters / 4} + filterVec + j];
+            w[j] = wTile[slice * ${wSlice} + (k4 * 4 + s) * ${filters / 4} + ${filterVecOf('j')}];
           }
           for (var i = 0; i < ${threadPixels}; i++) {
             for (var j = 0; j < ${filterVecs}; j++) {
@@ -299,7 +313,7 @@ export class DepthwisePointwiseProgram implements WebGPUProgram {
         let ow = pixel % outW;
         let oh = (pixel / outW) % outH;
         for (var j = 0; j < ${filterVecs}; j++) {
-          let f = filterOffset + j * 4;
+          let f = filterBase + (${filterVecOf('j')}) * 4;
           if (f < outC) {
             ${
               wgSplits > 1

@@ -96,6 +96,13 @@ export interface DwPwTile {
    * and many channels, where blocks of filters would repeat the depthwise.
    */
   workgroupSplits?: number;
+  /**
+   * What consecutive invocations of the pointwise stage take: consecutive
+   * pixels ('pixels', the default: each weight load is a broadcast) or
+   * consecutive filter vec4s ('filters': the output stores coalesce, which
+   * matters when each output needs few multiply-adds).
+   */
+  threadOrder?: 'pixels' | 'filters';
 }
 
 /**

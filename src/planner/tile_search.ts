@@ -84,6 +84,13 @@ export function dwPwTileCandidates(problem: DwPwProblem): DwPwTile[] {
           for (const threadFilters of [4, 8]) {
             if (pixels % threadPixels !== 0 || filters % threadFilters !== 0) continue;
             tiles.push({ pixels, filters, channelChunk, threadPixels, threadFilters });
+            // Channel loop split over workgroups: for tiles with all filters
+            // (the depthwise is then never repeated), while every split gets a chunk.
+            if (filters !== filterOptions[filterOptions.length - 1]) continue;
+            for (const workgroupSplits of [4, 16]) {
+              if (workgroupSplits * channelChunk > problem.channels) continue;
+              tiles.push({ pixels, filters, channelChunk, threadPixels, threadFilters, workgroupSplits });
+            }
           }
         }
       }

@@ -123,6 +123,7 @@ function randomTile(rng: Random, limits: KernelLimits): DwPwTile {
       threadFilters,
       channelSplits: rng.pick([1, 1, 2, 3, 4]),
       workgroupSplits: rng.pick([1, 1, 2, 3]),
+      threadOrder: rng.pick(['pixels', 'filters'] as const),
     };
     if (dwPwTileFits(tile, limits).supported) return tile;
   }
@@ -277,6 +278,23 @@ describeFused('FusedDepthwisePointwiseConv2D', () => {
       // Runs of 8 pixels cross the 9-pixel rows: both depthwise paths run.
       { pixels: 64, filters: 24, channelChunk: 16, threadPixels: 4, threadFilters: 4, depthwiseRun: 8 },
       { pixels: 64, filters: 24, channelChunk: 16, threadPixels: 4, threadFilters: 4, depthwiseRun: 1 },
+      // Consecutive invocations on consecutive filters instead of pixels.
+      {
+        pixels: 64,
+        filters: 24,
+        channelChunk: 16,
+        threadPixels: 4,
+        threadFilters: 4,
+        threadOrder: 'filters',
+      },
+      {
+        pixels: 64,
+        filters: 32,
+        channelChunk: 8,
+        threadPixels: 8,
+        threadFilters: 16,
+        threadOrder: 'filters',
+      },
     ];
     const backend = fusedBackend();
     const keys = new Set<string>();

@@ -164,6 +164,35 @@ describePure('planner tile search', () => {
     expect(pwDwTiles.some((t) => t.tileH === 5 && t.tileW === 5)).toBe(true);
   });
 
+  it('tries the channel loop split over workgroups for tiles with all filters, costed with its pass', () => {
+    const problem = {
+      ...DW_PW_SITES[3],
+      batch: 1,
+      channels: 1344,
+      outChannels: 224,
+      inHeight: 7,
+      inWidth: 7,
+      outHeight: 7,
+      outWidth: 7,
+    };
+    const tiles = dwPwTileCandidates(problem);
+    const split = tiles.filter((t) => (t.workgroupSplits ?? 1) > 1);
+    expect(split.length).toBeGreaterThan(0);
+    for (const t of split) {
+      expect(t.filters).toBe(224);
+      expect(t.workgroupSplits! * t.channelChunk).toBeLessThanOrEqual(1344);
+    }
+    // Splits repeat no depthwise work but write partial sums a second dispatch reads.
+    const whole = { pixels: 8, filters: 224, channelChunk: 32, threadPixels: 1, threadFilters: 4 };
+    const plain = dwPwFusedCost(problem, whole);
+    const halves = dwPwFusedCost(problem, { ...whole, workgroupSplits: 16 });
+    expect(halves.redundantFlops).toBe(plain.redundantFlops);
+    expect(halves.dispatches).toBe(2);
+    expect(halves.workgroups).toBe(16 * plain.workgroups);
+    // 16 splits × 49 pixels × 224 filters × 4 B, written and read back.
+    expect(halves.rereadBytes - plain.rereadBytes).toBe(2 * 16 * 49 * 224 * 4);
+  });
+
   it('finds the fastest feasible candidate', () => {
     const profile = CONSERVATIVE_PROFILE;
     const dwPw = DW_PW_SITES[3];

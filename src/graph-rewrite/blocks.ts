@@ -25,6 +25,8 @@ export interface ResolvedBlock {
   outShape?: number[];
   pad: FusedPadding;
   layout?: InvertedResidualLayout;
+  /** The packed weights, made once while resolving (which proves they can be made offline). */
+  packed?: Float32Array;
   problems: string[];
 }
 
@@ -76,7 +78,7 @@ export function resolveBlock(ctx: FoldContext, candidate: ChainCandidate): Resol
   });
   // The packed data must be computable offline: every weight a float32 constant.
   try {
-    packedBlockData(ctx, block);
+    block.packed = packedBlockData(ctx, block);
   } catch (e) {
     const packing = e instanceof Error && e.message.startsWith('packInvertedResidualData');
     if (!(e instanceof FoldError) && !packing) throw e;
@@ -113,6 +115,7 @@ export function blockSupport(block: ResolvedBlock, limits: KernelLimits, tile?: 
 
 /** The block's packed weights (`packInvertedResidualData` over the folded stages). */
 export function packedBlockData(ctx: FoldContext, block: ResolvedBlock): Float32Array {
+  if (block.packed != null) return block.packed;
   const values = (value: TensorValue | undefined, what: string) =>
     value == null ? undefined : value.kind === 'new' ? value.values : readConstValues(ctx, value.name, what);
   const prelu = (stage: FinalStage) =>

@@ -144,11 +144,34 @@ async function measureSite(site: DwPwSite | PwDwSite, n: number) {
   }
 
   // The same site runners autotuning uses (src/ops/site_timer.ts), on each backend.
-  const stock = await on('webgpu', async () => buildSiteRunner(site.kind, problem, { kind: 'unfused' }).run);
-  const fusedRuns = await on('webgpu-fused', async () =>
-    variants.map((v) => buildSiteRunner(site.kind, problem, { kind: 'fused', tile: v.tile }).run),
+  // Their tensors are freed when the site is done (a batch-32 site's variants take gigabytes).
+  const stockRunner = await on('webgpu', async () =>
+    buildSiteRunner(site.kind, problem, { kind: 'unfused' }),
   );
+  const fusedRunners = await on('webgpu-fused', async () =>
+    variants.map((v) => buildSiteRunner(site.kind, problem, { kind: 'fused', tile: v.tile })),
+  );
+  try {
+    return await timeSite(
+      site,
+      n,
+      variants,
+      stockRunner.run,
+      fusedRunners.map((r) => r.run),
+    );
+  } finally {
+    stockRunner.dispose();
+    fusedRunners.forEach((r) => r.dispose());
+  }
+}
 
+async function timeSite<T>(
+  site: DwPwSite | PwDwSite,
+  n: number,
+  variants: Variant<T>[],
+  stock: () => tf.Tensor,
+  fusedRuns: Array<() => tf.Tensor>,
+) {
   // Correctness first: fused (default tile) vs stock, read back from each device.
   const stockOut = await on('webgpu', async () => {
     const y = stock();
@@ -293,6 +316,26 @@ function dwPwSweepTiles(f: number): Array<[string, DwPwTile]> {
           tiles.push([`p${pixels}/1 f${filters}/4 c${channelChunk} s${channelSplits}`, tile]);
         }
       }
+    }
+  }
+  // The channel loop split over workgroups, all filters (up to 256) per workgroup.
+  const allUpTo256 = Math.ceil(f / 4) * 4 <= 256 ? Math.ceil(f / 4) * 4 : 128;
+  for (const [pixels, threadPixels] of [
+    [8, 1],
+    [16, 2],
+    [32, 4],
+    [64, 4],
+  ]) {
+    for (const workgroupSplits of [2, 4, 8, 16]) {
+      const tile = {
+        pixels,
+        filters: allUpTo256,
+        channelChunk: 32,
+        threadPixels,
+        threadFilters: 4,
+        workgroupSplits,
+      };
+      tiles.push([`p${pixels}/${threadPixels} f${allUpTo256}/4 c32 w${workgroupSplits}`, tile]);
     }
   }
   return tiles;

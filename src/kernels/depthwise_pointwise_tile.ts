@@ -132,17 +132,19 @@ const roundUp = (v: number, m: number) => Math.ceil(v / m) * m;
  * The tile to use without on-device tuning, from a sweep of the tile space on
  * an H100 (bench/results/dwpw-sweep-*.json; ratios are stock / fused GPU
  * time). By output pixels (N·Ho·Wo) and input channels C:
- *   - few pixels, C ≥ 512 (14² and 7² maps): the channel loop split over 16
- *     workgroups, all filters (up to 256) per workgroup, so the depthwise is
- *     computed once: 1.1–1.6× at batch 1, where blocks of 32 filters gave
- *     0.9–1.0×; 64-pixel tiles once there are 200–400 pixels (7² at batch 8);
- *   - few pixels, 128 ≤ C < 512: 8- or 16-pixel tiles of 32 filters, the
- *     channel loop split over 4 or 8 slices of invocations;
- *   - 4096–16384 pixels, C ≥ 128 (28² at batch 8): 32-pixel tiles with the
- *     channel loop split over 2 workgroups (1.06× where 64-pixel tiles gave
- *     0.84–0.88×);
- *   - under 64 channels at stride 1, 4096+ pixels (light depthwise work): 32-pixel tiles
- *     (64 past 65536 pixels), 2 pixels per invocation;
+ *   - ≤ 400 pixels, C ≥ 256 (14² and 7² maps, 28² at stride 2): the channel
+ *     loop split over 16 workgroups, all filters (up to 256) per workgroup,
+ *     so the depthwise is computed once: 1.1–1.6× at batch 1, where blocks of
+ *     32 filters gave 0.9–1.0×; 64-pixel tiles once there are 200–400 pixels
+ *     (7² at batch 8);
+ *   - ≤ 1024 pixels, 128 ≤ C (otherwise): 8- or 16-pixel tiles of 32
+ *     filters, the channel loop split over 4 or 8 slices of invocations;
+ *   - 4096–16384 pixels, C ≥ 128 (28² at batch 8): 64-pixel tiles with the
+ *     channel loop split over 4 workgroups (1.14–1.17× where 64-pixel tiles
+ *     without splits gave 0.84–0.88×);
+ *   - under 64 channels at stride 1, 4096+ pixels (light depthwise work):
+ *     32-pixel tiles, 2 pixels per invocation;
+ *   - past 65536 pixels: 128-pixel tiles, 4 pixels per invocation;
  *   - otherwise about numPixels / 96 pixels per workgroup (8 to 64), all
  *     filters when there are at most 48 else blocks of 32, 32-channel chunks.
  * Splitting over workgroups did not rescue 1000–4000-pixel maps with
@@ -156,7 +158,7 @@ export function defaultDwPwTile(problem: DwPwProblem, limits: KernelLimits): DwP
   const filters = allFilters <= 48 ? allFilters : 32;
   const chunk = Math.min(32, roundUp(channels, 4));
   let tile: DwPwTile;
-  if (numPixels <= 400 && channels >= 512) {
+  if (numPixels <= 400 && channels >= 256) {
     const wide = numPixels > 200;
     tile = {
       pixels: wide ? 64 : 16,
@@ -179,22 +181,24 @@ export function defaultDwPwTile(problem: DwPwProblem, limits: KernelLimits): DwP
   } else if (numPixels <= 4096 && channels >= 128) {
     tile = { pixels: 8, filters, channelChunk: 16, threadPixels: 1, threadFilters: 4, channelSplits: 4 };
   } else if (numPixels <= 16384 && channels >= 128) {
-    tile = { pixels: 32, filters, channelChunk: 32, threadPixels: 2, threadFilters: 4, workgroupSplits: 2 };
+    tile = { pixels: 64, filters, channelChunk: 32, threadPixels: 4, threadFilters: 4, workgroupSplits: 4 };
   } else {
     // Light depthwise work (under 64 channels, stride 1): smaller
     // workgroups with 2 pixels per invocation won (112²x48: 1.40× vs 1.15×;
-    // 193²x24: 1.06× vs 0.98×), 64 pixels only past 65536 pixels.
+    // 193²x24: 1.06× vs 0.98×). Past 65536 pixels (batch 8 and up) 128-pixel
+    // tiles won (112²x48: 1.39–1.43×, 112²x144 s2: 1.23×).
     const light = channels < 64 && problem.stride === 1 && numPixels >= 4096;
-    const pixels = light
-      ? numPixels > 65536
-        ? 64
-        : 32
-      : Math.min(64, Math.max(8, 2 ** Math.floor(Math.log2(Math.max(1, numPixels / 96)))));
+    const large = numPixels > 65536;
+    const pixels = large
+      ? 128
+      : light
+        ? 32
+        : Math.min(64, Math.max(8, 2 ** Math.floor(Math.log2(Math.max(1, numPixels / 96)))));
     tile = {
       pixels,
       filters,
-      channelChunk: chunk,
-      threadPixels: light ? 2 : pixels >= 64 ? 4 : pixels >= 32 ? 2 : 1,
+      channelChunk: large && light ? 16 : chunk,
+      threadPixels: large ? 4 : light ? 2 : pixels >= 64 ? 4 : pixels >= 32 ? 2 : 1,
       threadFilters: 4,
     };
   }

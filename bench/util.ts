@@ -127,6 +127,16 @@ export async function on<T>(backend: string, f: () => Promise<T>): Promise<T> {
   return f();
 }
 
+/** The values of one output of `run` on `backend` (the tensor is disposed). */
+export async function valuesOn(backend: string, run: () => tf.Tensor): Promise<Float32Array> {
+  return on(backend, async () => {
+    const y = run();
+    const values = (await y.data()) as Float32Array;
+    y.dispose();
+    return values;
+  });
+}
+
 /** Labelled tiles without repeats (by value). */
 export function dedupe<T>(tiles: Array<[string, T]>): Array<[string, T]> {
   const seen = new Set<string>();

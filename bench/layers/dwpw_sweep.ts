@@ -24,7 +24,17 @@ import { dwPwTileFits, dwPwWorkgroupCount } from '../../src/kernels/depthwise_po
 import { kernelLimitsOf } from '../../src/kernels/fused_conv_util';
 import { DwPwProblem, DwPwTile, KernelLimits } from '../../src/kernels/types';
 import { buildSiteRunner } from '../../src/ops/site_timer';
-import { deviceDescription, gpuTime, median, on, parseArgs, quantile, runMain, writeResults } from '../util';
+import {
+  deviceDescription,
+  gpuTime,
+  median,
+  on,
+  parseArgs,
+  quantile,
+  runMain,
+  valuesOn,
+  writeResults,
+} from '../util';
 import { DW_PW_SITES } from './sites';
 
 const args = parseArgs(process.argv.slice(2));
@@ -132,12 +142,7 @@ async function sweep(shape: Shape, batch: number) {
   const stockRunner = await on('webgpu', async () => buildSiteRunner('dwpw', problem, { kind: 'unfused' }));
   const stock = stockRunner.run;
   const stockOnce = async () => (await on('webgpu', () => gpuTime(stock))).kernelMs;
-  const reference = await on('webgpu', async () => {
-    const y = stock();
-    const v = await y.data();
-    y.dispose();
-    return v;
-  });
+  const reference = await valuesOn('webgpu', stock);
   let referenceMax = 0;
   for (const v of reference) referenceMax = Math.max(referenceMax, Math.abs(v));
   const fusedOnce = async (run: () => tf.Tensor) => (await on('webgpu-fused', () => gpuTime(run))).kernelMs;
@@ -157,12 +162,7 @@ async function sweep(shape: Shape, batch: number) {
     const runner = await on('webgpu-fused', async () =>
       buildSiteRunner('dwpw', problem, { kind: 'fused', tile }),
     );
-    const out = await on('webgpu-fused', async () => {
-      const y = runner.run();
-      const v = await y.data();
-      y.dispose();
-      return v;
-    });
+    const out = await valuesOn('webgpu-fused', runner.run);
     let maxRelErr = 0;
     for (let i = 0; i < out.length; i++)
       maxRelErr = Math.max(maxRelErr, Math.abs(out[i] - reference[i]) / Math.max(referenceMax, 1e-6));

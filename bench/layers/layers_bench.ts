@@ -47,6 +47,7 @@ import {
   parseArgs,
   quantile,
   runMain,
+  valuesOn,
   writeResults,
 } from '../util';
 import { DW_PW_SITES, DwPwSite, PW_DW_SITES, PwDwSite } from './sites';
@@ -173,20 +174,10 @@ async function timeSite<T>(
   fusedRuns: Array<() => tf.Tensor>,
 ) {
   // Correctness first: fused (default tile) vs stock, read back from each device.
-  const stockOut = await on('webgpu', async () => {
-    const y = stock();
-    const v = await y.data();
-    y.dispose();
-    return v;
-  });
+  const stockOut = await valuesOn('webgpu', stock);
   let maxRelErr = 0;
   for (const run of fusedRuns) {
-    const v = await on('webgpu-fused', async () => {
-      const y = run();
-      const d = await y.data();
-      y.dispose();
-      return d;
-    });
+    const v = await valuesOn('webgpu-fused', run);
     let maxRef = 0;
     for (let i = 0; i < v.length; i++) maxRef = Math.max(maxRef, Math.abs(stockOut[i]));
     for (let i = 0; i < v.length; i++)

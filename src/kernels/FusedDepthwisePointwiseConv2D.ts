@@ -240,7 +240,7 @@ export function fusedDepthwisePointwiseConv2D(args: {
   }
   const { problem, convInfo, stages: stageAttrs, tile } = checked;
   const outputShape = [problem.batch, problem.outHeight, problem.outWidth, problem.outChannels];
-  const split = dwPwWorkgroupSplits(tile) > 1;
+  const splits = dwPwWorkgroupSplits(tile);
   const program = new DepthwisePointwiseProgram({
     outputShape,
     kernelSize: problem.kernelSize,
@@ -257,14 +257,14 @@ export function fusedDepthwisePointwiseConv2D(args: {
   const pwEpilogueInputs = [
     inputs.pwBias,
     stageAttrs.pw.activation === 'prelu' ? inputs.pwPreluActivationWeights : undefined,
-  ];
+  ].filter((t): t is TensorInfo => t != null);
   const programInputs = [
     inputs.x,
     inputs.dwFilter,
     inputs.dwBias,
     stageAttrs.dw.activation === 'prelu' ? inputs.dwPreluActivationWeights : undefined,
     inputs.pwFilter,
-    ...(split ? [] : pwEpilogueInputs),
+    ...(splits > 1 ? [] : pwEpilogueInputs),
   ].filter((t): t is TensorInfo => t != null);
   const pwUniforms = epilogueUniformData(
     stageAttrs.pw,
@@ -279,15 +279,14 @@ export function fusedDepthwisePointwiseConv2D(args: {
     ...pwUniforms,
   ];
   const out = backend.runWebGPUProgram(program, programInputs, 'float32', uniforms);
-  if (!split) return out;
+  if (splits === 1) return out;
   const reduce = new DepthwisePointwiseReduceProgram({
     outputShape,
-    splits: dwPwWorkgroupSplits(tile),
+    splits,
     pw: stageEpilogueOf(stageAttrs.pw),
     maxWorkgroupsPerDimension: limits.maxComputeWorkgroupsPerDimension,
   });
-  const reduceInputs = [out, ...pwEpilogueInputs.filter((t): t is TensorInfo => t != null)];
-  const result = backend.runWebGPUProgram(reduce, reduceInputs, 'float32', pwUniforms);
+  const result = backend.runWebGPUProgram(reduce, [out, ...pwEpilogueInputs], 'float32', pwUniforms);
   backend.disposeData(out.dataId);
   return result;
 }

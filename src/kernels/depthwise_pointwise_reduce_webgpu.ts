@@ -7,7 +7,14 @@
 
 import type { WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 
-import { epilogueKey, epilogueUniforms, StageEpilogue, stageEpilogue, vecWidth } from './wgsl';
+import {
+  epilogueKey,
+  epilogueUniforms,
+  StageEpilogue,
+  stageEpilogue,
+  storeChannels4,
+  vecWidth,
+} from './wgsl';
 
 const WORKGROUP_SIZE = 64;
 
@@ -57,13 +64,6 @@ export class DepthwisePointwiseReduceProgram implements WebGPUProgram {
   }
 
   getUserCode(): string {
-    const store = this.aligned
-      ? 'result[index] = value;'
-      : `for (var e = 0; e < 4; e++) {
-          if (f + e < outC) {
-            result[pixel * outC + f + e] = value[e];
-          }
-        }`;
     return `
   ${stageEpilogue('pw', this.config.pw, 'uniforms.outShape.w', this.aligned)}
 
@@ -81,7 +81,7 @@ export class DepthwisePointwiseReduceProgram implements WebGPUProgram {
         sum = sum + partials[(s * pixels + pixel) * vecs + f / 4];
       }
       let value = pwEpilogue(sum, (pixel / outW) % outH, pixel % outW, f);
-      ${store}
+      ${storeChannels4(this.aligned, 'pixel * outC + f', 'f', 'outC')}
     }
   }
 `;

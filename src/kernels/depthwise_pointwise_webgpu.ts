@@ -42,6 +42,7 @@ import {
   StageEpilogue,
   stageBindings,
   stageEpilogue,
+  storeChannels4,
   vecWidth,
 } from './wgsl';
 
@@ -319,7 +320,7 @@ export class DepthwisePointwiseProgram implements WebGPUProgram {
               wgSplits > 1
                 ? `result[(wgSplit * numPixels + pixel) * ((outC + 3) / 4) + f / 4] = acc[i * ${filterVecs} + j];`
                 : `let value = pwEpilogue(acc[i * ${filterVecs} + j], oh, ow, f);
-            ${this.storeSnippet()}`
+            ${storeChannels4(this.filtersAligned, 'pixel * outC + f', 'f', 'outC')}`
             }
           }
         }
@@ -348,16 +349,5 @@ export class DepthwisePointwiseProgram implements WebGPUProgram {
         }
       }
     }`;
-  }
-
-  private storeSnippet(): string {
-    if (this.filtersAligned) {
-      return 'result[(pixel * outC + f) / 4] = value;';
-    }
-    return `for (var e = 0; e < 4; e++) {
-              if (f + e < outC) {
-                result[pixel * outC + f + e] = value[e];
-              }
-            }`;
   }
 }

@@ -58,6 +58,7 @@ import {
   packedScalarLoad,
   StageEpilogue,
   stageEpilogue,
+  storeChannels4,
   vecWidth,
 } from './wgsl';
 
@@ -94,19 +95,12 @@ export const INVERTED_RESIDUAL_UNIFORMS =
  * `outIndex` (channel `f`); shared with the reduce pass.
  */
 export function finishSnippet(residual: boolean, outAligned: boolean): string {
-  const store = outAligned
-    ? 'result[outIndex / 4] = value;'
-    : `for (var e = 0; e < 4; e++) {
-      if (f + e < uniforms.outChannels) {
-        result[outIndex + e] = value[e];
-      }
-    }`;
   return `
   fn finish(sum : vec4<f32>, batch : i32, oh : i32, ow : i32, f : i32) {
     var value = projectEpilogue(sum, oh, ow, f);
     ${residual ? 'value = value + xAt(((batch * uniforms.xShape.y + oh) * uniforms.xShape.z + ow) * uniforms.xShape.w, f);' : ''}
     let outIndex = ((batch * uniforms.outShape.y + oh) * uniforms.outShape.z + ow) * uniforms.outChannels + f;
-    ${store}
+    ${storeChannels4(outAligned, 'outIndex', 'f', 'uniforms.outChannels')}
   }`;
 }
 

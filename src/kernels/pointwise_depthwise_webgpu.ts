@@ -30,6 +30,7 @@ import {
   StageEpilogue,
   stageBindings,
   stageEpilogue,
+  storeChannels4,
   vecWidth,
 } from './wgsl';
 
@@ -189,21 +190,10 @@ export class PointwiseDepthwiseProgram implements WebGPUProgram {
         }
         let value = dwEpilogue(sum, oh, ow, m);
         let outIndex = ((batch * outH + oh) * outW + ow) * channels + m;
-        ${this.storeSnippet()}
+        ${storeChannels4(this.channelsAligned, 'outIndex', 'm', 'channels')}
       }
     }
   }
 `;
-  }
-
-  private storeSnippet(): string {
-    if (this.channelsAligned) {
-      return 'result[outIndex / 4] = value;';
-    }
-    return `for (var e = 0; e < 4; e++) {
-          if (m + e < channels) {
-            result[outIndex + e] = value[e];
-          }
-        }`;
   }
 }

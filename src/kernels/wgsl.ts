@@ -33,6 +33,21 @@ export function channelLoad4(name: string, buffer: string, aligned: boolean, cha
   }`;
 }
 
+/**
+ * WGSL statement storing `value` (a vec4 of channels c..c+3) at element
+ * `index` of `result`: one vec4 store when `aligned` (index a multiple of 4),
+ * else four bounds-checked scalar stores (channels at or past `channels`
+ * are skipped).
+ */
+export function storeChannels4(aligned: boolean, index: string, c: string, channels: string): string {
+  if (aligned) return `result[(${index}) / 4] = value;`;
+  return `for (var e = 0; e < 4; e++) {
+      if (${c} + e < ${channels}) {
+        result[${index} + e] = value[e];
+      }
+    }`;
+}
+
 /** What one stage (depthwise or pointwise) applies after its sum. */
 export interface StageEpilogue {
   hasBias: boolean;

@@ -45,6 +45,18 @@ const ROUNDS = Number(args.rounds ?? 9);
 const MODELS = (args.models ?? 'mobilenet_v2_mid,posenet').split(',');
 const CAP = Number(args.cap ?? 60);
 const POSENET_BATCHES = (args['posenet-batches'] ?? '1,8').split(',').map(Number);
+const list = (name: string, fallback: string) => (args[name] ?? fallback).split(',').map(Number);
+// The grid's axes.
+const PIXELS = list('pixels', '8,16,32,64,128');
+const THREAD_PIXELS = list('thread-pixels', '1,2,4');
+const THREAD_FILTERS = list('thread-filters', '4,8');
+const CHANNEL_SPLITS = list('channel-splits', '1,4');
+const WORKGROUP_SPLITS = list('workgroup-splits', '1,2,4,8,16');
+const ORDERS = (args.orders ?? 'pixels,filters').split(',') as Array<'pixels' | 'filters'>;
+/** Site names (e.g. `14²x816->136`) to sweep; all when absent. */
+const ONLY = args.only?.split(',');
+/** Depthwise runs (pixels per register window) to try; 0: the kernel's default. */
+const RUNS = list('runs', '0');
 
 interface Shape {
   model: string;
@@ -72,8 +84,10 @@ function shapes(): Shape[] {
       ...DW_PW_SITES.map((s) => ({ model: 'mobilenet_v2_mid', h: s.h, c: s.c, stride: s.stride, f: s.f })),
     );
   if (MODELS.includes('posenet')) out.push(...POSENET);
-  return out;
+  return ONLY ? out.filter((s) => ONLY.includes(siteName(s))) : out;
 }
+
+const siteName = (s: Shape) => `${s.h}²x${s.c}${s.stride === 2 ? ' s2' : ''}->${s.f}`;
 
 const roundUp4 = (v: number) => Math.ceil(v / 4) * 4;
 
@@ -83,12 +97,12 @@ function grid(problem: DwPwProblem, limits: KernelLimits): DwPwTile[] {
   const filterOptions = [...new Set([32, 64, 128, allFilters].filter((f) => f <= allFilters))];
   const chunk = Math.min(32, roundUp4(problem.channels));
   const tiles: DwPwTile[] = [];
-  for (const pixels of [8, 16, 32, 64, 128]) {
+  for (const pixels of PIXELS) {
     for (const filters of filterOptions) {
-      for (const threadPixels of [1, 2, 4]) {
-        for (const threadFilters of [4, 8]) {
-          for (const channelSplits of [1, 4]) {
-            for (const workgroupSplits of [1, 2, 4, 8, 16]) {
+      for (const threadPixels of THREAD_PIXELS) {
+        for (const threadFilters of THREAD_FILTERS) {
+          for (const channelSplits of CHANNEL_SPLITS) {
+            for (const workgroupSplits of WORKGROUP_SPLITS) {
               if (pixels % threadPixels !== 0 || filters % threadFilters !== 0) continue;
               // Splits across workgroups are there to avoid blocks of filters.
               if (workgroupSplits > 1 && filters < Math.min(allFilters, 128)) continue;
@@ -114,13 +128,21 @@ function grid(problem: DwPwProblem, limits: KernelLimits): DwPwTile[] {
     tiles.length <= CAP
       ? tiles
       : Array.from({ length: CAP }, (_, i) => tiles[Math.floor((i * tiles.length) / CAP)]);
-  return sample.flatMap((t) => [t, { ...t, threadOrder: 'filters' as const }]);
+  return sample.flatMap((t) =>
+    ORDERS.flatMap((threadOrder) =>
+      RUNS.filter((run) => t.pixels % Math.max(run, 1) === 0).map((run) => ({
+        ...t,
+        threadOrder,
+        ...(run > 0 ? { depthwiseRun: run } : {}),
+      })),
+    ),
+  );
 }
 
 const label = (t: DwPwTile) =>
   `p${t.pixels}/${t.threadPixels} f${t.filters}/${t.threadFilters} c${t.channelChunk}` +
   `${t.channelSplits ? ` s${t.channelSplits}` : ''}${t.workgroupSplits ? ` w${t.workgroupSplits}` : ''}` +
-  `${t.threadOrder === 'filters' ? ' F' : ''}`;
+  `${t.threadOrder === 'filters' ? ' F' : ''}${t.depthwiseRun ? ` r${t.depthwiseRun}` : ''}`;
 
 async function sweep(shape: Shape, batch: number) {
   await tf.setBackend('webgpu-fused');

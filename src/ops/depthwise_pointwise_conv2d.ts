@@ -53,7 +53,7 @@ const INPUTS = [
 
 function depthwisePointwiseConv2d_(args: DepthwisePointwiseConv2dArgs): tf.Tensor4D {
   const opName = 'depthwisePointwiseConv2d';
-  const inputs = floatTensors(args, INPUTS, opName);
+  const inputs = floatTensors(args, INPUTS, opName, ['x', 'dwFilter', 'pwFilter']);
   const attrs: FusedDepthwisePointwiseConv2DAttrs = {
     strides: args.strides ?? 1,
     pad: args.pad ?? 'same',

@@ -249,7 +249,7 @@ export function runBlockKernel(
 function invertedResidual_(args: InvertedResidualArgs): tf.Tensor4D {
   const opName = 'invertedResidual';
   const w = floatTensors(args, WEIGHT_NAMES, opName);
-  const x = floatTensors(args, ['x'] as const, opName).x as tf.Tensor4D;
+  const x = floatTensors(args, ['x'] as const, opName, ['x']).x as tf.Tensor4D;
   const layout = layoutOf(w, opName);
   if (args.packed != null && JSON.stringify(args.packed.layout) !== JSON.stringify(layout)) {
     throw new Error(`${opName}: 'packed' was packed from weights of other shapes`);
@@ -347,7 +347,7 @@ export function unpackInvertedResidual(
 
 function invertedResidualPacked_(args: InvertedResidualPackedArgs): tf.Tensor4D {
   const opName = 'invertedResidualPacked';
-  const { x, packed } = floatTensors(args, ['x', 'packed'] as const, opName) as {
+  const { x, packed } = floatTensors(args, ['x', 'packed'] as const, opName, ['x', 'packed']) as {
     x: tf.Tensor4D;
     packed: tf.Tensor1D;
   };

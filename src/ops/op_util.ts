@@ -11,16 +11,21 @@ export function toFloatTensor(value: tf.Tensor | tf.TensorLike, argName: string,
   return t;
 }
 
-/** Converts the given (possibly absent) tensor-likes of an op's arguments. */
+/**
+ * Converts the given (possibly absent) tensor-likes of an op's arguments;
+ * an absent one of `required` is an error naming it.
+ */
 export function floatTensors<K extends string>(
   args: Partial<Record<K, tf.Tensor | tf.TensorLike>>,
   names: readonly K[],
   opName: string,
+  required: readonly K[] = [],
 ): Partial<Record<K, tf.Tensor>> {
   const out: Partial<Record<K, tf.Tensor>> = {};
   for (const name of names) {
     const value = args[name];
     if (value != null) out[name] = toFloatTensor(value, name, opName);
+    else if (required.includes(name)) throw new Error(`${opName}: '${name}' is required`);
   }
   return out;
 }

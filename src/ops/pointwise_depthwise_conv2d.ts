@@ -53,7 +53,7 @@ const INPUTS = [
 
 function pointwiseDepthwiseConv2d_(args: PointwiseDepthwiseConv2dArgs): tf.Tensor4D {
   const opName = 'pointwiseDepthwiseConv2d';
-  const inputs = floatTensors(args, INPUTS, opName);
+  const inputs = floatTensors(args, INPUTS, opName, ['x', 'pwFilter', 'dwFilter']);
   const attrs: FusedPointwiseDepthwiseConv2DAttrs = {
     strides: args.strides ?? 1,
     pad: args.pad ?? 'same',

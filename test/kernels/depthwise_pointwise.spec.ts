@@ -369,6 +369,14 @@ describeFused('FusedDepthwisePointwiseConv2D', () => {
     const pwFilter = () => tf.zeros([1, 1, 4, 8]);
     const cases: Array<[string, () => unknown, RegExp]> = [
       [
+        'no pwFilter',
+        () =>
+          fused.depthwisePointwiseConv2d({ x: x(), dwFilter: dwFilter() } as unknown as Parameters<
+            typeof fused.depthwisePointwiseConv2d
+          >[0]),
+        /'pwFilter' is required/,
+      ],
+      [
         'rank-3 x',
         () =>
           fused.depthwisePointwiseConv2d({

@@ -552,6 +552,14 @@ describeFused('FusedInvertedResidual', () => {
       residual: false,
     });
     const cases: Array<[string, () => unknown, RegExp]> = [
+      [
+        'no x',
+        () =>
+          fused.invertedResidual({ ...weightsOf(t) } as unknown as Parameters<
+            typeof fused.invertedResidual
+          >[0]),
+        /'x' is required/,
+      ],
       ['a residual with a different output shape', () => fusedOp({ ...t, residual: true }), /residual needs/],
       [
         'mismatched project filter',

@@ -313,6 +313,11 @@ describeFused('FusedPointwiseDepthwiseConv2D', () => {
     const op = fused.pointwiseDepthwiseConv2d;
     const cases: Array<[string, () => unknown, RegExp]> = [
       [
+        'no dwFilter',
+        () => op({ x: x(), pwFilter: pwFilter() } as unknown as Parameters<typeof op>[0]),
+        /'dwFilter' is required/,
+      ],
+      [
         'rank-2 x',
         () =>
           op({ x: tf.zeros([5, 4]) as unknown as tf.Tensor4D, pwFilter: pwFilter(), dwFilter: dwFilter() }),

@@ -66,7 +66,9 @@ export interface DeviceProfile {
  *   paired GPU ratios of every DW→PW, PW→DW and block site of
  *   mobilenet_v2_mid (batch 1, 8, 32) and posenet (batch 1)
  *   (bench/results/planner-2026-11-26-h100-v1.json) and checked against the
- *   block benchmark (blocks-2026-11-26-h100-v7.json): bench/planner/model_fit.ts.
+ *   block benchmark (blocks-2026-11-26-h100-v7.json): bench/planner/model_fit.ts;
+ *   DW→PW refitted with the repeated-depthwise term on the planner's decisions
+ *   (planner-2026-11-26-h100-v7.json, bench/planner/calibration_fit.ts --decisions).
  */
 export const H100_LIKE_PROFILE: DeviceProfile = {
   name: 'h100-like',
@@ -84,7 +86,7 @@ export const H100_LIKE_PROFILE: DeviceProfile = {
   rereadCostFactor: 0.25,
   simdWidth: 32,
   fusedEfficiency: {
-    dwpw: { scale: 5, exponent: 2 },
+    dwpw: { scale: 8, exponent: 2 },
     pwdw: { scale: 0.6, exponent: 2 },
     pwdwpw: { scale: 0.6, exponent: 1 },
   },

@@ -44,6 +44,20 @@ import {
 const DEPTHWISE_TAP_EFFICIENCY = loopEfficiency(4, 2);
 
 /**
+ * How much slower than the model's depthwise stage a DW→PW kernel's repeated
+ * depthwise stages run (one per extra block of filters). Timing the kernel
+ * with its pointwise product dropped on an H100 (97²x96→96, 49²x192→192 and
+ * 14²x816→136 at batch 8) gave 3.4–4.5× the time of stock tfjs's whole
+ * depthwise kernel (stores included): between two barriers only one run of
+ * pixels per invocation is in flight, so the stage waits on its loads. The first
+ * stage is absorbed by the profile's calibration; repeats add it again.
+ * Fitted on the planner benchmark's decisions (bench/planner/calibration_fit):
+ * it turns PoseNet's 193²x48 s2→96 site (3 filter blocks, measured 0.67×)
+ * from a predicted win into a predicted loss.
+ */
+const REPEATED_DEPTHWISE_SLOWDOWN = 4;
+
+/**
  * DW→PW: a workgroup owns `pixels` consecutive output pixels × `filters`
  * output channels and walks the C input channels in chunks. Per workgroup:
  * the distinct x positions its pixels' windows touch × C, all k²·C depthwise
@@ -76,6 +90,9 @@ export function dwPwFusedCost(problem: DwPwProblem, tile: DwPwTile): KernelCost 
   const dwComputed = 2 * k2 * problem.channels * computedPixels * filterBlocks;
   const pwComputed = 2 * problem.channels * computedPixels * filterBlocks * tile.filters;
   const flops = dwFlops(d) + pwFlops(p);
+  const dwStageEfficiency =
+    DEPTHWISE_TAP_EFFICIENCY *
+    laneUtilization((tile.pixels * tile.channelChunk * dwPwSplits(tile)) / 4, dwPwInvocations(tile));
   return {
     kernel: 'dw→pw (fused)',
     compulsoryBytes: (xCompulsory + dwWeights + pwWeights + pwOutputElements(p)) * B,
@@ -85,12 +102,15 @@ export function dwPwFusedCost(problem: DwPwProblem, tile: DwPwTile): KernelCost 
     redundantFlops: Math.max(0, dwComputed + pwComputed - flops),
     computeEfficiency: blendedEfficiency([
       // Depthwise stage: pixels × channelChunk/4 vec4 outputs per slice of
-      // invocations (channelSplits slices take chunks side by side).
+      // invocations (channelSplits slices take chunks side by side). Each
+      // block of filters repeats it; the repeats are costed slower (below).
       {
-        flops: dwComputed,
-        efficiency:
-          DEPTHWISE_TAP_EFFICIENCY *
-          laneUtilization((tile.pixels * tile.channelChunk * dwPwSplits(tile)) / 4, dwPwInvocations(tile)),
+        flops: dwComputed / filterBlocks,
+        efficiency: dwStageEfficiency,
+      },
+      {
+        flops: (dwComputed * (filterBlocks - 1)) / filterBlocks,
+        efficiency: dwStageEfficiency / REPEATED_DEPTHWISE_SLOWDOWN,
       },
       // Per channel: threadPixels scalar loads from workgroup memory and
       // threadFilters/4 vec4 weight loads for threadPixels·threadFilters multiply-adds.

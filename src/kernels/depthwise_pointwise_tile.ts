@@ -9,11 +9,21 @@ export const BYTES_PER_FLOAT = 4;
 
 /**
  * Adjacent output pixels one invocation computes together in the depthwise
- * stage (a register window over the input row); the largest of 4, 2, 1 that
- * divides the tile unless the tile sets it.
+ * stage (a register window over the input row), unless the tile sets it: the
+ * largest of 4, 2, 1 that divides the tile and still gives at least half the
+ * invocations a unit (run × 4 channels) of the stage, else 1. The stage waits
+ * on its loads, so idle invocations cost more than the window saves: on an
+ * H100 (bench/results/dwpw-sweep-2026-11-26-h100-runs-*) runs of 1–2 instead
+ * of 4 took 14²x816→136 from 1.41× to 2.16× of stock at batch 1 and from
+ * 0.78× to 1.18× at batch 8, PoseNet's 193²x48 s2→96 from 0.75× to 1.04×;
+ * where runs of 4 already fill the invocations (112²x48→24, 56²x192→32),
+ * runs of 1 were slower (0.71–0.79× the speed).
  */
 export function dwPwRun(tile: DwPwTile): number {
-  return tile.depthwiseRun ?? [4, 2, 1].find((r) => tile.pixels % r === 0)!;
+  if (tile.depthwiseRun != null) return tile.depthwiseRun;
+  const units = (run: number) => dwPwSplits(tile) * (tile.pixels / run) * (tile.channelChunk / 4);
+  const busy = dwPwInvocations(tile) / 2;
+  return [4, 2, 1].find((r) => tile.pixels % r === 0 && units(r) >= busy) ?? 1;
 }
 
 /** Slices of invocations that split the channel loop (default 1). */

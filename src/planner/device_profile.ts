@@ -68,7 +68,8 @@ export interface DeviceProfile {
  *   (bench/results/planner-2026-11-26-h100-v1.json) and checked against the
  *   block benchmark (blocks-2026-11-26-h100-v7.json): bench/planner/model_fit.ts;
  *   DW→PW refitted with the repeated-depthwise term on the planner's decisions
- *   (planner-2026-11-26-h100-v7.json, bench/planner/calibration_fit.ts --decisions).
+ *   (planner-2026-11-26-h100-v9.json and -v10-hs-bf.json,
+ *   bench/planner/calibration_fit.ts --decisions).
  */
 export const H100_LIKE_PROFILE: DeviceProfile = {
   name: 'h100-like',
@@ -86,7 +87,7 @@ export const H100_LIKE_PROFILE: DeviceProfile = {
   rereadCostFactor: 0.25,
   simdWidth: 32,
   fusedEfficiency: {
-    dwpw: { scale: 8, exponent: 2 },
+    dwpw: { scale: 4, exponent: 1.5 },
     pwdw: { scale: 0.6, exponent: 2 },
     pwdwpw: { scale: 0.6, exponent: 1 },
   },

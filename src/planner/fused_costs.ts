@@ -48,14 +48,15 @@ const DEPTHWISE_TAP_EFFICIENCY = loopEfficiency(4, 2);
  * depthwise stages run (one per extra block of filters). Timing the kernel
  * with its pointwise product dropped on an H100 (97²x96→96, 49²x192→192 and
  * 14²x816→136 at batch 8) gave 3.4–4.5× the time of stock tfjs's whole
- * depthwise kernel (stores included): between two barriers only one run of
- * pixels per invocation is in flight, so the stage waits on its loads. The first
- * stage is absorbed by the profile's calibration; repeats add it again.
- * Fitted on the planner benchmark's decisions (bench/planner/calibration_fit):
- * it turns PoseNet's 193²x48 s2→96 site (3 filter blocks, measured 0.67×)
- * from a predicted win into a predicted loss.
+ * depthwise kernel (stores included): the stage waits on its loads. The
+ * first stage is absorbed by the profile's calibration; repeats add it again.
+ * Fitted with the profile's DW→PW calibration on the planner benchmark's
+ * decisions (bench/planner/calibration_fit.ts --decisions on
+ * planner-2026-11-26-h100-v9 and -v10-hs-bf): it turns PoseNet's 193²x48
+ * s2→96 site (3 filter blocks, 0.67× of stock) into a predicted loss while
+ * HandSkeleton's 2²–16² maps (6 blocks, 1.3–2.3×) stay predicted wins.
  */
-const REPEATED_DEPTHWISE_SLOWDOWN = 4;
+const REPEATED_DEPTHWISE_SLOWDOWN = 3.5;
 
 /**
  * DW→PW: a workgroup owns `pixels` consecutive output pixels × `filters`

@@ -10,30 +10,35 @@ export interface FusionOption {
   id: string;
   /** Layer ids, in chain order. */
   nodes: string[];
-  /** Predicted saving in ms (may be ≤ 0 under the 'max-count' objective). */
+  /** Predicted saving in ms (may be ≤ 0 under the 'max-layers' objective). */
   saving: number;
 }
 
 /**
  * 'max-saving': the largest total saving (policy 'auto').
- * 'max-count': the most fusions, then the largest saving (policy 'all').
+ * 'max-layers': the most layers inside fusions (a whole block before a pair
+ * inside it), then the largest saving (policy 'all': fuse everything that
+ * can be fused, whatever the cost model says).
  */
-export type FusionObjective = 'max-saving' | 'max-count';
+export type FusionObjective = 'max-saving' | 'max-layers';
 
 export interface Selection {
   /** Chosen option ids, sorted. */
   chosen: string[];
   count: number;
+  /** Layers inside the chosen fusions. */
+  layers: number;
   saving: number;
 }
 
 interface Score {
   count: number;
+  layers: number;
   saving: number;
 }
 
 function beats(a: Score, b: Score, objective: FusionObjective): boolean {
-  if (objective === 'max-count' && a.count !== b.count) return a.count > b.count;
+  if (objective === 'max-layers' && a.layers !== b.layers) return a.layers > b.layers;
   return a.saving > b.saving;
 }
 
@@ -60,17 +65,21 @@ export function chooseFusionsDp(
     starting[start.chain][start.position].push(option);
   }
   const chosen: string[] = [];
-  const total: Score = { count: 0, saving: 0 };
+  const total: Score = { count: 0, layers: 0, saving: 0 };
   chains.forEach((chain, c) => {
     // best[i]: the best score using positions i.. of the chain; pick[i]: the option taken at i.
     const best: Score[] = new Array(chain.length + 1);
     const pick: (FusionOption | undefined)[] = new Array(chain.length).fill(undefined);
-    best[chain.length] = { count: 0, saving: 0 };
+    best[chain.length] = { count: 0, layers: 0, saving: 0 };
     for (let i = chain.length - 1; i >= 0; i--) {
       best[i] = best[i + 1]; // leave layer i unfused
       for (const option of starting[c][i]) {
         const rest = best[i + option.nodes.length];
-        const score = { count: rest.count + 1, saving: rest.saving + option.saving };
+        const score = {
+          count: rest.count + 1,
+          layers: rest.layers + option.nodes.length,
+          saving: rest.saving + option.saving,
+        };
         if (beats(score, best[i], objective)) {
           best[i] = score;
           pick[i] = option;
@@ -87,6 +96,7 @@ export function chooseFusionsDp(
       i += option.nodes.length;
     }
     total.count += best[0].count;
+    total.layers += best[0].layers;
     total.saving += best[0].saving;
   });
   return { chosen: chosen.sort(), ...total };
@@ -99,12 +109,16 @@ export function chooseFusionsBruteForce(options: FusionOption[], objective: Fusi
   if (options.length > BRUTE_FORCE_LIMIT) {
     throw new Error(`brute force over ${options.length} options is too slow (limit ${BRUTE_FORCE_LIMIT})`);
   }
-  let best: Selection = { chosen: [], count: 0, saving: 0 };
+  let best: Selection = { chosen: [], count: 0, layers: 0, saving: 0 };
   const used = new Set<string>();
   const taken: FusionOption[] = [];
   const visit = (index: number) => {
     if (index === options.length) {
-      const score = { count: taken.length, saving: taken.reduce((s, o) => s + o.saving, 0) };
+      const score = {
+        count: taken.length,
+        layers: taken.reduce((s, o) => s + o.nodes.length, 0),
+        saving: taken.reduce((s, o) => s + o.saving, 0),
+      };
       if (beats(score, best, objective)) best = { chosen: taken.map((o) => o.id).sort(), ...score };
       return;
     }

@@ -68,8 +68,8 @@ export interface DeviceProfile {
  *   (bench/results/planner-2026-11-26-h100-v1.json) and checked against the
  *   block benchmark (blocks-2026-11-26-h100-v7.json): bench/planner/model_fit.ts;
  *   DW→PW refitted with the repeated-depthwise term on the planner's decisions
- *   (planner-2026-11-26-h100-v9.json and -v10-hs-bf.json,
- *   bench/planner/calibration_fit.ts --decisions).
+ *   (planner-2026-11-26-h100-v9.json and -v10-hs-bf.json), the block on those of
+ *   planner-2026-11-26-h100-v11.json (bench/planner/calibration_fit.ts --decisions).
  */
 export const H100_LIKE_PROFILE: DeviceProfile = {
   name: 'h100-like',
@@ -89,7 +89,7 @@ export const H100_LIKE_PROFILE: DeviceProfile = {
   fusedEfficiency: {
     dwpw: { scale: 4, exponent: 1.5 },
     pwdw: { scale: 0.6, exponent: 2 },
-    pwdwpw: { scale: 0.6, exponent: 1 },
+    pwdwpw: { scale: 0.3, exponent: 0.5 },
   },
   source:
     'H100 80GB HBM3 under Dawn: limits and 0.012 ms dispatch floor measured; ' +

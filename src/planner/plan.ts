@@ -35,7 +35,10 @@ export type SiteProblem = DwPwProblem | PwDwProblem | BlockSiteProblem;
 /** A fused kernel's tile parameters, by site kind. */
 export type SiteTile = DwPwTile | PwDwTile | IrTile;
 
-/** 'auto': fuse where the model predicts a saving; 'all': every feasible site; 'none': nothing. */
+/**
+ * 'auto': fuse where the model predicts a saving; 'all': fuse as many layers
+ * as the feasible sites can cover (whole blocks before pairs); 'none': nothing.
+ */
 export type FusionPolicy = 'auto' | 'all' | 'none';
 
 export interface PlanOptions {
@@ -240,7 +243,7 @@ export function planFusions(
   const fusable = evaluated.filter((e) => e.search?.best != null);
   const eligible =
     policy === 'none' ? [] : policy === 'auto' ? fusable.filter((e) => savingOf(e) > 0) : fusable;
-  const objective: FusionObjective = policy === 'all' ? 'max-count' : 'max-saving';
+  const objective: FusionObjective = policy === 'all' ? 'max-layers' : 'max-saving';
   const optionsForDp: FusionOption[] = eligible.map((e) => ({
     id: e.site.id,
     nodes: e.site.nodes,

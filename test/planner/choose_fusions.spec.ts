@@ -15,10 +15,10 @@ import { DEFAULT_LIMITS } from '../../src/kernels/types';
 import { describePure } from '../helpers/describe';
 import { Random } from '../helpers/random';
 
-const OBJECTIVES: FusionObjective[] = ['max-saving', 'max-count'];
+const OBJECTIVES: FusionObjective[] = ['max-saving', 'max-layers'];
 
 function expectSameScore(dp: Selection, brute: Selection, context: string) {
-  expect(dp.count).withContext(context).toBe(brute.count);
+  expect(dp.layers).withContext(context).toBe(brute.layers);
   expect(Math.abs(dp.saving - brute.saving))
     .withContext(`${context}: dp ${dp.saving} vs brute force ${brute.saving}`)
     .toBeLessThan(1e-9 * Math.max(1, Math.abs(brute.saving)));
@@ -38,6 +38,7 @@ function expectConsistent(selection: Selection, options: FusionOption[]) {
     saving += option.saving;
   }
   expect(selection.count).toBe(selection.chosen.length);
+  expect(selection.layers).toBe(used.size);
   expect(Math.abs(selection.saving - saving)).toBeLessThan(1e-9);
 }
 
@@ -83,7 +84,7 @@ describePure('planner fusion choice', () => {
     expect(() => chooseFusionsDp(chains, gap, 'max-saving')).toThrowError(/contiguous/);
   });
 
-  it('prefers more fusions under max-count, more saving under max-saving', () => {
+  it('prefers more fused layers under max-layers, more saving under max-saving', () => {
     // a-b-c-d: {b,c} saves 5; {a,b} and {c,d} save 1 each.
     const chains = [['a', 'b', 'c', 'd']];
     const options = [
@@ -92,7 +93,20 @@ describePure('planner fusion choice', () => {
       { id: 'cd', nodes: ['c', 'd'], saving: 1 },
     ];
     expect(chooseFusionsDp(chains, options, 'max-saving').chosen).toEqual(['bc']);
-    expect(chooseFusionsDp(chains, options, 'max-count').chosen).toEqual(['ab', 'cd']);
+    expect(chooseFusionsDp(chains, options, 'max-layers').chosen).toEqual(['ab', 'cd']);
+  });
+
+  it('takes a whole block over a pair inside it under max-layers, whatever the savings', () => {
+    // e-d-p (expand, depthwise, project): the block {e,d,p} saves 1, the pair {d,p} saves 3.
+    const chains = [['e', 'd', 'p']];
+    const options = [
+      { id: 'block', nodes: ['e', 'd', 'p'], saving: 1 },
+      { id: 'pair', nodes: ['d', 'p'], saving: 3 },
+    ];
+    expect(chooseFusionsDp(chains, options, 'max-layers')).toEqual(
+      jasmine.objectContaining({ chosen: ['block'], count: 1, layers: 3 }),
+    );
+    expect(chooseFusionsDp(chains, options, 'max-saving').chosen).toEqual(['pair']);
   });
 });
 
@@ -154,17 +168,18 @@ describePure('planner plans vs brute force', () => {
         const eligible: FusionOption[] = plan.sites
           .filter((s) => s.savingMs != null && (policy === 'all' || s.savingMs > 0))
           .map((s) => ({ id: s.id, nodes: s.nodes, saving: s.savingMs as number }));
-        const objective = policy === 'all' ? 'max-count' : 'max-saving';
+        const objective = policy === 'all' ? 'max-layers' : 'max-saving';
         const brute = chooseFusionsBruteForce(eligible, objective);
         const chosen = plan.sites.filter((s) => s.decision === 'fused');
         const planned: Selection = {
           chosen: chosen.map((s) => s.id).sort(),
           count: chosen.length,
+          layers: chosen.reduce((sum, s) => sum + s.nodes.length, 0),
           saving: chosen.reduce((sum, s) => sum + (s.savingMs as number), 0),
         };
         expectConsistent(planned, eligible);
         // Savings in the plan are rounded to 1 ns, so compare the totals loosely.
-        expect(planned.count).toBe(brute.count);
+        expect(planned.layers).toBe(brute.layers);
         expect(Math.abs(planned.saving - brute.saving)).toBeLessThan(1e-5);
         for (const site of chosen) {
           expect(site.legal).toBe(true);

@@ -1,6 +1,6 @@
 import '../setup';
 
-import { dwPwTileFits } from '../../src/kernels/depthwise_pointwise_tile';
+import { dwPwInvocations, dwPwRun, dwPwTileFits } from '../../src/kernels/depthwise_pointwise_tile';
 import { pwDwTileFits } from '../../src/kernels/pointwise_depthwise_tile';
 import { DEFAULT_LIMITS, DwPwProblem, PwDwProblem } from '../../src/kernels/types';
 import {
@@ -191,6 +191,29 @@ describePure('planner tile search', () => {
     expect(halves.workgroups).toBe(16 * plain.workgroups);
     // 16 splits × 49 pixels × 224 filters × 4 B, written and read back.
     expect(halves.rereadBytes - plain.rereadBytes).toBe(2 * 16 * 49 * 224 * 4);
+  });
+
+  it('picks the longest depthwise run that keeps at least half the invocations busy', () => {
+    const tile = (pixels: number, threadPixels: number, filters: number, threadFilters: number) => ({
+      pixels,
+      threadPixels,
+      filters,
+      threadFilters,
+      channelChunk: 32,
+    });
+    // 64 pixels × 8 channel vec4s: runs of 4 give 128 units for 128 invocations.
+    expect(dwPwRun(tile(64, 4, 32, 4))).toBe(4);
+    // 384 invocations: runs of 2 give 256 units (≥ 192).
+    expect(dwPwRun(tile(64, 4, 96, 4))).toBe(2);
+    // 768 invocations: only runs of 1 give 384 units or more.
+    expect(dwPwRun(tile(64, 4, 192, 4))).toBe(1);
+    // Runs must divide the tile; a run the tile sets wins.
+    expect(dwPwRun(tile(6, 1, 4, 4))).toBe(2);
+    expect(dwPwRun({ ...tile(64, 4, 192, 4), depthwiseRun: 4 })).toBe(4);
+    for (const t of [tile(64, 4, 32, 4), tile(64, 4, 96, 4), tile(16, 1, 136, 4)]) {
+      const units = (t.pixels / dwPwRun(t)) * (t.channelChunk / 4);
+      expect(units === t.pixels * (t.channelChunk / 4) || units >= dwPwInvocations(t) / 2).toBe(true);
+    }
   });
 
   it('finds the fastest feasible candidate', () => {

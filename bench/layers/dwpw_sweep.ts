@@ -230,7 +230,7 @@ async function sweep(shape: Shape, batch: number) {
   for (const f of finalists) f.runner.dispose();
   stockRunner.dispose();
   const best = paired.slice(1).reduce((a, b) => (b.ratio > a.ratio ? b : a));
-  const name = `${shape.model} ${shape.h}²x${shape.c}${shape.stride === 2 ? ' s2' : ''}->${shape.f} b${batch}`;
+  const name = `${shape.model} ${siteName(shape)} b${batch}`;
   console.log(
     `${name}: ${tiles.length} tiles; default ${label(defaultTile)} ${paired[0].ratio.toFixed(2)}×; ` +
       `best ${best.label} ${best.ratio.toFixed(2)}× [${best.p25.toFixed(2)}–${best.p75.toFixed(2)}]; ` +

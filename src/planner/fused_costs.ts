@@ -88,7 +88,9 @@ export function dwPwFusedCost(problem: DwPwProblem, tile: DwPwTile): KernelCost 
 
   // Every workgroup computes its full tile, padding included.
   const computedPixels = pixelTiles * tile.pixels;
-  const dwComputed = 2 * k2 * problem.channels * computedPixels * filterBlocks;
+  // One depthwise stage over the tile's pixels; each block of filters runs its own.
+  const dwStageFlops = 2 * k2 * problem.channels * computedPixels;
+  const dwComputed = dwStageFlops * filterBlocks;
   const pwComputed = 2 * problem.channels * computedPixels * filterBlocks * tile.filters;
   const flops = dwFlops(d) + pwFlops(p);
   const dwStageEfficiency =
@@ -106,11 +108,11 @@ export function dwPwFusedCost(problem: DwPwProblem, tile: DwPwTile): KernelCost 
       // invocations (channelSplits slices take chunks side by side). Each
       // block of filters repeats it; the repeats are costed slower (below).
       {
-        flops: dwComputed / filterBlocks,
+        flops: dwStageFlops,
         efficiency: dwStageEfficiency,
       },
       {
-        flops: (dwComputed * (filterBlocks - 1)) / filterBlocks,
+        flops: dwStageFlops * (filterBlocks - 1),
         efficiency: dwStageEfficiency / REPEATED_DEPTHWISE_SLOWDOWN,
       },
       // Per channel: threadPixels scalar loads from workgroup memory and

@@ -20,7 +20,11 @@
 import { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import type { WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 
+import { engine, Tensor } from '@tensorflow/tfjs-core';
+import type { DataType } from '@tensorflow/tfjs-core';
+
 import { BindGroupCache } from './bind_group_cache';
+import { DispatchRecorder, DispatchRecording } from './dispatch_recorder';
 import { UniformField, UniformStore } from './uniform_cache';
 
 export interface AdapterDescription {
@@ -34,6 +38,46 @@ export interface AdapterDescription {
 export interface ExtraBindingsProgram extends WebGPUProgram {
   extraBindings?: GPUBufferBinding[];
 }
+
+/** What this backend reads of tfjs's WebGPUBackend internals (tfjs-backend-webgpu 4.22). */
+interface TensorData {
+  values: unknown;
+  dtype: DataType;
+  shape: number[];
+  refCount: number;
+  resource?: unknown;
+}
+interface StockInternals {
+  bufferManager: {
+    acquireBuffer(size: number, usage: number, mappedAtCreation?: boolean, reuse?: boolean): GPUBuffer;
+    releaseBuffer(buffer: GPUBuffer, reuse?: boolean): void;
+  };
+  tensorMap: { get(dataId: object): TensorData | undefined; set(dataId: object, data: TensorData): void };
+  commandEncoder: GPUCommandEncoder | null;
+  activeTimers: unknown[] | null;
+  queue: GPUQueue;
+  nextDataId(): number;
+  submitQueue(): void;
+  endComputePassEncoder(): void;
+  uploadToGPU(dataId: object): void;
+}
+
+/** One buffer copy of a replay. */
+export interface BufferCopy {
+  from: GPUBuffer;
+  to: GPUBuffer;
+  bytes: number;
+}
+
+/** A tensor a replay makes: copied out of `from`. */
+export interface ReplayOutput {
+  from: GPUBuffer;
+  bytes: number;
+  shape: number[];
+  dtype: DataType;
+}
+
+const OUTPUT_USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
 
 type RecordAndSubmit = (this: WebGPUBackend, program: ExtraBindingsProgram, ...rest: unknown[]) => void;
 type FusedRecordAndSubmit = (
@@ -63,9 +107,33 @@ export class WebGPUFusedBackend extends WebGPUBackend {
   readonly bindGroups = new BindGroupCache();
   /** Uniform buffers by content; never written again, never returned to tfjs's pool. */
   readonly keptUniforms = new UniformStore<GPUBufferBinding>();
+  /** Set while a run's dispatches are recorded (dispatch_recorder.ts). */
+  recorder: DispatchRecorder | null = null;
+  /** The bind group of the dispatch tfjs records, while it does. */
+  lastBindGroup: GPUBindGroup | null = null;
+  /** tfjs's buffer manager's own methods, bypassing the recorder. */
+  private readonly poolAcquire: StockInternals['bufferManager']['acquireBuffer'];
+  private readonly poolRelease: StockInternals['bufferManager']['releaseBuffer'];
 
   constructor(device: GPUDevice, adapterInfo?: GPUAdapterInfo) {
     super(device, adapterInfo);
+    // While recording, released buffers stay with the recording and the run takes them back first.
+    const manager = this.internals.bufferManager;
+    this.poolAcquire = manager.acquireBuffer.bind(manager);
+    this.poolRelease = manager.releaseBuffer.bind(manager);
+    manager.acquireBuffer = (size, usage, mappedAtCreation = false, reuse = true) => {
+      const recorder = this.recorder;
+      if (recorder == null) return this.poolAcquire(size, usage, mappedAtCreation, reuse);
+      const buffer =
+        (!mappedAtCreation && reuse ? recorder.take(size, usage) : undefined) ??
+        this.poolAcquire(size, usage, mappedAtCreation, reuse);
+      recorder.noteAcquired(buffer);
+      return buffer;
+    };
+    manager.releaseBuffer = (buffer, reuse = true) => {
+      if (this.recorder != null && reuse) this.recorder.keep(buffer);
+      else this.poolRelease(buffer, reuse);
+    };
     // Installed once (not per call), so the device object keeps one shape.
     const createBindGroup = device.createBindGroup.bind(device);
     device.createBindGroup = (descriptor: GPUBindGroupDescriptor) => {
@@ -77,9 +145,12 @@ export class WebGPUFusedBackend extends WebGPUBackend {
       }
       const pipeline = this.pendingPipeline;
       const key = pipeline == null ? null : this.bindGroups.keyOf(pipeline, entries);
-      return this.bindGroups.get(key, () =>
+      if (key == null) this.recorder?.fail('a binding that is not a buffer range');
+      const group = this.bindGroups.get(key, () =>
         createBindGroup(extra == null ? descriptor : { ...descriptor, entries }),
       );
+      this.lastBindGroup = group;
+      return group;
     };
     // tfjs asks every dispatch's pipeline for its bind group layout, a native call each time.
     const createComputePipeline = device.createComputePipeline.bind(device);
@@ -94,6 +165,114 @@ export class WebGPUFusedBackend extends WebGPUBackend {
       device: info.device ?? '',
       description: info.description ?? '',
     };
+  }
+
+  private get internals(): StockInternals {
+    return this as unknown as StockInternals;
+  }
+
+  /** Submits what tfjs has encoded so far (work queued after it runs after it). */
+  flush(): void {
+    const self = this.internals;
+    if (self.commandEncoder != null) {
+      self.endComputePassEncoder();
+      self.submitQueue();
+    }
+  }
+
+  /**
+   * Starts recording the dispatches encoded from now on (see
+   * dispatch_recorder.ts); `stopRecording` ends it. One at a time.
+   */
+  startRecording(): DispatchRecorder {
+    if (this.recorder != null) throw new Error('webgpu-fused: a recording is already in progress');
+    this.flush(); // releases of earlier work stay with tfjs's pool
+    this.recorder = new DispatchRecorder();
+    return this.recorder;
+  }
+
+  /**
+   * Ends the recording: the recording, or null when it failed (its buffers
+   * then go back to tfjs's pool).
+   */
+  stopRecording(recorder: DispatchRecorder): DispatchRecording | null {
+    if (this.recorder !== recorder) throw new Error('webgpu-fused: not the recording in progress');
+    try {
+      this.flush(); // pending releases of the run go to the recording
+    } finally {
+      this.recorder = null;
+    }
+    const recording = { dispatches: recorder.dispatches, owned: [...recorder.owned] };
+    if (recorder.failure == null && recorder.dispatches.length > 0) return recording;
+    this.releaseRecording(recording);
+    return null;
+  }
+
+  /** Gives a recording's buffers back to tfjs's pool; it must not be replayed after. */
+  releaseRecording(recording: DispatchRecording): void {
+    for (const buffer of recording.owned) this.poolRelease(buffer);
+    (recording as { owned: readonly GPUBuffer[] }).owned = [];
+    (recording as { dispatches: readonly unknown[] }).dispatches = [];
+  }
+
+  /**
+   * The GPU buffer holding `tensor`'s values (uploaded first if they are on
+   * the CPU), or null when this backend does not hold it on a buffer.
+   */
+  bufferOf(tensor: Tensor): GPUBuffer | null {
+    const self = this.internals;
+    const data = self.tensorMap.get(tensor.dataId);
+    if (data == null || data.dtype === 'complex64' || data.dtype === 'string') return null;
+    if (data.resource == null) self.uploadToGPU(tensor.dataId);
+    return data.resource instanceof GPUBuffer ? data.resource : null;
+  }
+
+  /** A fresh buffer from tfjs's pool, never from a recording, for a tensor of `bytes`. */
+  acquireOutputBuffer(bytes: number): GPUBuffer {
+    return this.poolAcquire(bytes, OUTPUT_USAGE);
+  }
+
+  /**
+   * Encodes, after everything tfjs has encoded so far, the copies `before`
+   * (source and destination must not be tensors of a recording in progress),
+   * the `dispatches` in one compute pass, then copies of `outputs` into new
+   * buffers, submits it all, and returns the outputs as new tensors.
+   */
+  replay(
+    dispatches: DispatchRecording['dispatches'],
+    before: readonly BufferCopy[],
+    outputs: readonly ReplayOutput[],
+  ): Tensor[] {
+    if (this.recorder != null && dispatches.length > 0) {
+      throw new Error('webgpu-fused: cannot replay while recording');
+    }
+    this.flush();
+    const encoder = this.device.createCommandEncoder();
+    for (const c of before) encoder.copyBufferToBuffer(c.from, 0, c.to, 0, c.bytes);
+    if (dispatches.length > 0) {
+      const pass = encoder.beginComputePass();
+      for (const d of dispatches) {
+        pass.setPipeline(d.pipeline);
+        pass.setBindGroup(0, d.bindGroup);
+        pass.dispatchWorkgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
+      }
+      pass.end();
+    }
+    const buffers = outputs.map((o) => {
+      const to = this.acquireOutputBuffer(o.bytes);
+      encoder.copyBufferToBuffer(o.from, 0, to, 0, o.bytes);
+      return to;
+    });
+    this.internals.queue.submit([encoder.finish()]);
+    return outputs.map((o, i) => this.tensorOn(buffers[i], o.shape, o.dtype));
+  }
+
+  /** A tensor of this backend whose values are `buffer` (which it then owns). */
+  tensorOn(buffer: GPUBuffer, shape: number[], dtype: DataType): Tensor {
+    const self = this.internals;
+    const dataId = { id: self.nextDataId() };
+    self.tensorMap.set(dataId, { dtype, shape, values: null, refCount: 1, resource: buffer });
+    return engine().makeTensorFromDataId(dataId, shape, dtype, this);
   }
 
   /** The limits the device was actually created with. */
@@ -140,13 +319,64 @@ const stockRecordAndSubmit = (WebGPUBackend.prototype as unknown as { recordAndS
     const pipeline = program.pipeline;
     this.pendingExtraBindings = extra != null && extra.length > 0 ? extra : null;
     this.pendingPipeline = pipeline instanceof Promise ? null : (pipeline ?? null);
+    this.lastBindGroup = null;
+    const recorder = this.recorder;
+    if (recorder != null) {
+      if ((this as unknown as StockInternals).activeTimers != null) recorder.fail('timestamp queries');
+      if (this.pendingExtraBindings != null) recorder.fail('a program with extra bindings');
+    }
     try {
       stockRecordAndSubmit.call(this, program, ...rest);
     } finally {
       this.pendingExtraBindings = null;
       this.pendingPipeline = null;
     }
+    if (recorder != null && this.lastBindGroup != null && pipeline != null && !(pipeline instanceof Promise)) {
+      const [x, y, z] = program.dispatch;
+      recorder.record({
+        pipeline: pipeline as GPUComputePipeline,
+        bindGroup: this.lastBindGroup,
+        workgroups: [x, y ?? 1, z ?? 1],
+      });
+    } else if (recorder != null) {
+      recorder.fail('a dispatch without a bind group');
+    }
+    this.lastBindGroup = null;
   };
+
+// While recording: uploads of CPU values are pinned (a replay does not redo
+// them), and reading a GPU value back or copying between buffers fails the
+// recording (the run itself goes on as tfjs would).
+type Recording = { recorder: DispatchRecorder | null };
+type DataIdMethod = (this: WebGPUBackend, dataId: object) => unknown;
+const stockMethods = WebGPUBackend.prototype as unknown as Record<string, DataIdMethod>;
+const fusedMethods = WebGPUFusedBackend.prototype as unknown as Record<string, DataIdMethod>;
+const stockUploadToGPU = stockMethods.uploadToGPU;
+fusedMethods.uploadToGPU = function (this: WebGPUBackend, dataId: object) {
+  const self = this as unknown as Recording & StockInternals;
+  const data = self.tensorMap.get(dataId);
+  const fromCpu = data != null && data.resource == null && data.values != null;
+  const result = stockUploadToGPU.call(this, dataId);
+  if (fromCpu && self.recorder != null && data!.resource instanceof GPUBuffer) {
+    self.recorder.pin(data!.resource);
+  }
+  return result;
+};
+for (const name of ['read', 'readSync', 'readToGPU']) {
+  const stock = stockMethods[name];
+  fusedMethods[name] = function (this: WebGPUBackend, dataId: object) {
+    const self = this as unknown as Recording & StockInternals;
+    if (self.recorder != null && self.tensorMap.get(dataId)?.values == null) {
+      self.recorder.fail(`a GPU value read back (${name})`);
+    }
+    return stock.call(this, dataId);
+  };
+}
+const stockCopyBuffer = stockMethods.copyBuffer;
+fusedMethods.copyBuffer = function (this: WebGPUBackend, buffer: object) {
+  (this as unknown as WebGPUFusedBackend).recorder?.fail('a copy between buffers');
+  return stockCopyBuffer.call(this, buffer);
+};
 
 // tfjs's uniforms for a dispatch (its private makeUniforms): a kept buffer
 // with the same content when there is one; otherwise tfjs writes a pooled
@@ -159,7 +389,8 @@ const stockMakeUniforms = (WebGPUBackend.prototype as unknown as { makeUniforms:
   fields: UniformField[],
 ) {
   const pending = (this as unknown as { uniformPendingDisposal: GPUBuffer[] }).uniformPendingDisposal;
-  return (this as unknown as WebGPUFusedBackend).keptUniforms.get(
+  const self = this as unknown as WebGPUFusedBackend;
+  const binding = self.keptUniforms.get(
     fields,
     () => stockMakeUniforms.call(this, fields),
     (made) => {
@@ -169,4 +400,7 @@ const stockMakeUniforms = (WebGPUBackend.prototype as unknown as { makeUniforms:
       return true;
     },
   );
+  // Written by the queue, not by a dispatch: a replay needs it as it is now.
+  self.recorder?.pin(binding.buffer);
+  return binding;
 };

@@ -12,6 +12,7 @@ import { backendLimits } from '../ops/op_util';
 import { registerFusedOps } from './executors';
 import { FuseOptions, fuseGraphModelArtifacts } from './fuse';
 import { precompile } from './precompile';
+import { enableReplay, ModelReplay } from './replay';
 import { FusionReport } from './report';
 
 export interface FusedLoadOptions extends tf.io.LoadOptions, FuseOptions {
@@ -27,10 +28,22 @@ export interface FusedLoadOptions extends tf.io.LoadOptions, FuseOptions {
    * Nothing happens on backends without parallel compilation.
    */
   precompile?: boolean | number[][];
+  /**
+   * Replay recorded dispatches (default true): on 'webgpu-fused', from the
+   * third `execute()`/`predict()` with the same input shapes on, the model's
+   * GPU dispatches are re-encoded directly from a recording of the second,
+   * without tfjs's per-op host work; results are the same programs on the
+   * same data. Runs a replay could not reproduce (reading GPU values back,
+   * buffer copies) are never replayed; see replay.ts.
+   */
+  replay?: boolean;
 }
 
-/** A GraphModel whose graph runs the chosen sites fused; `fusion` says which and why. */
-export type FusedGraphModel = GraphModel & { readonly fusion: FusionReport };
+/**
+ * A GraphModel whose graph runs the chosen sites fused; `fusion` says which
+ * and why, `replay` (unless turned off) holds its recorded dispatches.
+ */
+export type FusedGraphModel = GraphModel & { readonly fusion: FusionReport; readonly replay?: ModelReplay };
 
 /** Reads a weight stream (LoadOptions.streamWeights) into one buffer: the rewrite needs the values. */
 export async function readWeightStream(stream: ReadableStream<ArrayBuffer>): Promise<ArrayBuffer> {
@@ -140,6 +153,7 @@ export async function loadGraphModel(
     tiles,
     blocks,
     precompile: warm,
+    replay = true,
     ...loadOptions
   } = options;
   const fuseOptions: FuseOptions = {
@@ -171,6 +185,7 @@ export async function loadGraphModel(
   }
   if (report == null) throw new Error('loadGraphModel: the model was loaded without the rewrite');
   Object.defineProperty(model, 'fusion', { value: report, enumerable: true });
+  if (replay) Object.defineProperty(model, 'replay', { value: enableReplay(model), enumerable: true });
   if (warm === undefined) {
     const shapes = isSoftwareAdapter(backendAdapter()) ? null : plannedShapes(model, inputShape);
     if (shapes != null) {

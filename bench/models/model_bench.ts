@@ -39,7 +39,8 @@ import {
 const args = parseArgs(process.argv.slice(2));
 const MODELS = (args.models ?? 'mobilenet_v2_mid,mobilenet_v2,posenet,blazeface,handskeleton').split(',');
 const BATCHES = (args.batches ?? '1,8').split(',').map(Number);
-const PLANS = (args.plans ?? 'all,auto,tuned').split(',') as Array<'all' | 'auto' | 'none' | 'tuned'>;
+/** Plans to run; `PLAN:noreplay` loads a GraphModel with replay of recorded dispatches off. */
+const PLANS = (args.plans ?? 'all,auto,tuned').split(',');
 const ROUNDS = Number(args.rounds ?? 20);
 const WARMUP = Number(args.warmup ?? 30);
 const WALL_RUNS = Number(args['wall-runs'] ?? 30);
@@ -103,7 +104,8 @@ async function measureModel(name: string, batch: number, device: string) {
   const limits = kernelLimitsOf((tf.backend() as unknown as { device: GPUDevice }).device.limits);
   const profile = deviceProfileFromLimits(limits, {}, H100_LIKE_PROFILE);
   const reports: Record<string, unknown> = {};
-  for (const plan of PLANS) {
+  for (const variant of PLANS) {
+    const [plan, flag] = variant.split(':') as ['all' | 'auto' | 'none' | 'tuned', string | undefined];
     // 'tuned': the planner deciding from on-device autotuning instead of its model.
     let measured;
     let tuneMs = 0;
@@ -119,10 +121,11 @@ async function measureModel(name: string, batch: number, device: string) {
       profile,
       inputShape: shape,
       measured,
+      replay: flag !== 'noreplay',
     });
     if (plan === 'tuned') reports.tuneMs = tuneMs;
-    reports[plan] = { counts: model.fusion.counts, plan: model.fusion.plan?.totals ?? null };
-    runners.push(await makeRunner(`fused:${plan}`, 'webgpu-fused', model, shape, data));
+    reports[variant] = { counts: model.fusion.counts, plan: model.fusion.plan?.totals ?? null };
+    runners.push(await makeRunner(`fused:${variant}`, 'webgpu-fused', model, shape, data));
   }
 
   // First inference: shader compiles + the run + readback.
@@ -181,6 +184,18 @@ async function measureModel(name: string, batch: number, device: string) {
     for (const r of runners.slice(1)) wallRatios[r.label].push(times.stock / times[r.label]);
   }
 
+  // Outputs again after the timed runs (GraphModels replay recorded dispatches by now).
+  const maxRelErrLast: Record<string, number> = {};
+  for (const r of runners.slice(1)) {
+    await tf.setBackend(r.backend);
+    const y = r.run();
+    const values = (await y.data()) as Float32Array;
+    y.dispose();
+    let worst = 0;
+    values.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - ref[i]) / refMax)));
+    maxRelErrLast[r.label] = Number.isFinite(worst) ? worst : Infinity;
+  }
+
   for (const r of runners) {
     await tf.setBackend(r.backend);
     r.input.dispose();
@@ -195,6 +210,7 @@ async function measureModel(name: string, batch: number, device: string) {
     reports,
     firstInferenceMs: firstMs,
     maxRelErrVsStock: maxRelErr,
+    maxRelErrVsStockAfterTimedRuns: maxRelErrLast,
     dispatches,
     /** The last profiled round's dispatches, slowest first. */
     slowestPrograms: Object.fromEntries(

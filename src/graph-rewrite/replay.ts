@@ -160,7 +160,7 @@ export class ModelReplay {
   ): tf.Tensor | tf.Tensor[] {
     const sources = entries.map(([, t]) => backend.bufferOf(t));
     if (sources.some((b) => b == null)) return this.execute(inputs, outputs);
-    const slots = entries.map(([, t], i) => {
+    const slots = entries.map(([, t]) => {
       const bytes = bytesOf(t);
       return { buffer: backend.acquireOutputBuffer(bytes), bytes, shape: t.shape, dtype: t.dtype };
     });

@@ -331,7 +331,12 @@ const stockRecordAndSubmit = (WebGPUBackend.prototype as unknown as { recordAndS
       this.pendingExtraBindings = null;
       this.pendingPipeline = null;
     }
-    if (recorder != null && this.lastBindGroup != null && pipeline != null && !(pipeline instanceof Promise)) {
+    if (
+      recorder != null &&
+      this.lastBindGroup != null &&
+      pipeline != null &&
+      !(pipeline instanceof Promise)
+    ) {
       const [x, y, z] = program.dispatch;
       recorder.record({
         pipeline: pipeline as GPUComputePipeline,

@@ -119,7 +119,9 @@ describeFused('replay of recorded dispatches', () => {
       bytes.push(backend.memory().numBytesInGPU);
       tensors.push(tf.memory().numTensors);
     }
-    expect(new Set(bytes.slice(3)).size).withContext(`GPU bytes in use ${bytes}`).toBe(1);
+    expect(new Set(bytes.slice(3)).size)
+      .withContext(`GPU bytes in use ${bytes}`)
+      .toBe(1);
     expect(new Set(tensors).size).withContext(`tensors ${tensors}`).toBe(1);
     const recorded = backend.memory().numBytesInGPU;
     replayed.dispose();

@@ -77,7 +77,9 @@ export type {
   FusionReport,
   GraphFusionPlan,
   KindCounts,
+  LoadTimings,
   PlanChoice,
+  PrecompileTimings,
   SiteReport,
 } from './graph-rewrite';
 

@@ -136,6 +136,7 @@ async function child() {
   let initMs = 0;
   let loadMs: number;
   let firstRunMs: number;
+  let loadTimings: unknown;
   if (runtime === 'ort') {
     const ort = loadOrt();
     const bytes = readFileSync(args.onnx);
@@ -157,12 +158,13 @@ async function child() {
         : await fusedModel(artifacts, shape, runtime === 'fused-lazy');
     const t2 = performance.now();
     loadMs = t2 - t1;
+    loadTimings = (m as { loadTimings?: unknown }).loadTimings;
     const x = tf.tensor(data, shape);
     await readOutputs(m.execute(x, outputs));
     x.dispose();
     firstRunMs = performance.now() - t2;
   }
-  const result = { initMs, loadMs, firstRunMs, firstResultSinceStartMs: performance.now() };
+  const result = { initMs, loadMs, firstRunMs, firstResultSinceStartMs: performance.now(), loadTimings };
   console.log(CHILD_TAG + JSON.stringify(result));
 }
 
@@ -177,6 +179,8 @@ interface ColdResult {
   loadMs: number;
   firstRunMs: number;
   firstResultSinceStartMs: number;
+  /** webgpu-fused: where loadGraphModel's time went (model.loadTimings). */
+  loadTimings?: unknown;
 }
 
 function coldRun(runtime: ColdRuntime, p: Prepared, batch: number): ColdResult | { error: string } {
@@ -512,7 +516,7 @@ async function main() {
       for (const rt of COLD_RUNTIMES) {
         const runs = Array.from({ length: COLD }, () => coldRun(rt, p, batch));
         const ok = runs.filter((r): r is ColdResult => !('error' in r));
-        const pick = (k: keyof ColdResult) => median(ok.map((r) => r[k]));
+        const pick = (k: Exclude<keyof ColdResult, 'loadTimings'>) => median(ok.map((r) => r[k]));
         cold[key][rt] = {
           median: ok.length
             ? {
@@ -533,6 +537,9 @@ async function main() {
               : COLD === 0
                 ? 'skipped (--cold 0)'
                 : `failed: ${cold[key][rt].errors[0]}`),
+        );
+        ok.forEach(
+          (r) => r.loadTimings != null && console.log(`  load timings ${JSON.stringify(r.loadTimings)}`),
         );
       }
     }

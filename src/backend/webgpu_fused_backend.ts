@@ -77,7 +77,8 @@ export interface ReplayOutput {
   dtype: DataType;
 }
 
-const OUTPUT_USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+/** Usage of tfjs's tensor buffers (read when used: the package also loads where WebGPU is absent). */
+const outputUsage = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
 
 type RecordAndSubmit = (this: WebGPUBackend, program: ExtraBindingsProgram, ...rest: unknown[]) => void;
 type FusedRecordAndSubmit = (
@@ -229,7 +230,7 @@ export class WebGPUFusedBackend extends WebGPUBackend {
 
   /** A fresh buffer from tfjs's pool, never from a recording, for a tensor of `bytes`. */
   acquireOutputBuffer(bytes: number): GPUBuffer {
-    return this.poolAcquire(bytes, OUTPUT_USAGE);
+    return this.poolAcquire(bytes, outputUsage());
   }
 
   /**

@@ -6,7 +6,8 @@
 
 export { loadGraphModel, defaultProfile } from './load';
 export { precompile } from './precompile';
-export type { FusedGraphModel, FusedLoadOptions } from './load';
+export type { PrecompileTimings } from './precompile';
+export type { FusedGraphModel, FusedLoadOptions, LoadTimings } from './load';
 export { fuseGraphModelArtifacts } from './fuse';
 export type { FuseOptions, FuseResult } from './fuse';
 export { registerFusedOps } from './executors';

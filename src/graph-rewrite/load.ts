@@ -11,7 +11,7 @@ import { AdapterIdentity, CONSERVATIVE_PROFILE, DeviceProfile, profileForDevice 
 import { backendLimits } from '../ops/op_util';
 import { registerFusedOps } from './executors';
 import { FuseOptions, fuseGraphModelArtifacts } from './fuse';
-import { precompile } from './precompile';
+import { precompile, PrecompileTimings } from './precompile';
 import { enableReplay, ModelReplay } from './replay';
 import { FusionReport } from './report';
 
@@ -39,11 +39,26 @@ export interface FusedLoadOptions extends tf.io.LoadOptions, FuseOptions {
   replay?: boolean;
 }
 
+/** Where `loadGraphModel`'s time went, in ms. */
+export interface LoadTimings {
+  /** tfjs's load: fetching, the rewrite, parsing the graph, making the weight tensors. */
+  loadMs: number;
+  /** The rewrite alone (matching, planning, folding weights). */
+  rewriteMs: number;
+  /** The default or requested precompile, when one ran. */
+  precompile?: PrecompileTimings;
+}
+
 /**
  * A GraphModel whose graph runs the chosen sites fused; `fusion` says which
- * and why, `replay` (unless turned off) holds its recorded dispatches.
+ * and why, `replay` (unless turned off) holds its recorded dispatches,
+ * `loadTimings` where the load's time went.
  */
-export type FusedGraphModel = GraphModel & { readonly fusion: FusionReport; readonly replay?: ModelReplay };
+export type FusedGraphModel = GraphModel & {
+  readonly fusion: FusionReport;
+  readonly replay?: ModelReplay;
+  readonly loadTimings: LoadTimings;
+};
 
 /** Reads a weight stream (LoadOptions.streamWeights) into one buffer: the rewrite needs the values. */
 export async function readWeightStream(stream: ReadableStream<ArrayBuffer>): Promise<ArrayBuffer> {
@@ -113,7 +128,7 @@ export function plannedShapes(
 function withRewrite(
   handler: tf.io.IOHandler,
   options: FuseOptions,
-  onReport: (r: FusionReport) => void,
+  onReport: (r: FusionReport, ms: number) => void,
 ): tf.io.IOHandler {
   if (handler.load == null) throw new Error('loadGraphModel: the IOHandler has no load method');
   return {
@@ -124,8 +139,9 @@ function withRewrite(
         artifacts.weightData = await readWeightStream(artifacts.getWeightStream());
         delete artifacts.getWeightStream;
       }
+      const start = performance.now();
       const { artifacts: fused, report } = fuseGraphModelArtifacts(artifacts, options);
-      onReport(report);
+      onReport(report, performance.now() - start);
       return fused;
     },
   };
@@ -166,7 +182,12 @@ export async function loadGraphModel(
     blocks,
   };
   let report: FusionReport | undefined;
-  const onReport = (r: FusionReport) => (report = r);
+  let rewriteMs = 0;
+  const onReport = (r: FusionReport, ms: number) => {
+    report = r;
+    rewriteMs = ms;
+  };
+  const start = performance.now();
   let model: GraphModel;
   if (typeof modelUrl === 'string') {
     // tfjs's own URL routing (http, file://, indexeddb://, TF Hub ...), each handler wrapped.
@@ -184,19 +205,21 @@ export async function loadGraphModel(
     model = await tfLoadGraphModel(withRewrite(modelUrl, fuseOptions, onReport), loadOptions);
   }
   if (report == null) throw new Error('loadGraphModel: the model was loaded without the rewrite');
+  const timings: LoadTimings = { loadMs: performance.now() - start, rewriteMs };
+  Object.defineProperty(model, 'loadTimings', { value: timings, enumerable: true });
   Object.defineProperty(model, 'fusion', { value: report, enumerable: true });
   if (replay) Object.defineProperty(model, 'replay', { value: enableReplay(model), enumerable: true });
   if (warm === undefined) {
     const shapes = isSoftwareAdapter(backendAdapter()) ? null : plannedShapes(model, inputShape);
     if (shapes != null) {
       try {
-        await precompile(model, shapes);
+        timings.precompile = await precompile(model, shapes);
       } catch (e) {
         console.warn(`loadGraphModel: pipelines compile on first use (precompile failed: ${String(e)})`);
       }
     }
   } else if (warm) {
-    await precompile(model, warm === true ? undefined : warm);
+    timings.precompile = await precompile(model, warm === true ? undefined : warm);
   }
   return model as FusedGraphModel;
 }

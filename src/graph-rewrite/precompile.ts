@@ -48,9 +48,16 @@ function compileFeeds(model: GraphModel, inputShapes?: number[][]): tf.NamedTens
  * Models with control flow or dynamic output shapes (which need
  * `executeAsync`) are left to compile on first use.
  */
-export async function precompile(model: GraphModel, inputShapes?: number[][]): Promise<void> {
+/** Where a precompile's time went: the compile-only pass (encoding, uploads), then waiting for the compiles. */
+export interface PrecompileTimings {
+  passMs: number;
+  compileWaitMs: number;
+}
+
+export async function precompile(model: GraphModel, inputShapes?: number[][]): Promise<PrecompileTimings> {
   const backend = tf.backend();
-  if (!isCompilingBackend(backend)) return;
+  if (!isCompilingBackend(backend)) return { passMs: 0, compileWaitMs: 0 };
+  const start = performance.now();
   const feeds = compileFeeds(model, inputShapes);
   const previous = tf.env().getBool(COMPILE_ONLY);
   tf.env().set(COMPILE_ONLY, true);
@@ -64,5 +71,7 @@ export async function precompile(model: GraphModel, inputShapes?: number[][]): P
     tf.env().set(COMPILE_ONLY, previous);
     tf.dispose(feeds);
   }
+  const passEnd = performance.now();
   await backend.checkCompileCompletionAsync();
+  return { passMs: passEnd - start, compileWaitMs: performance.now() - passEnd };
 }

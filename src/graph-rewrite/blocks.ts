@@ -7,7 +7,9 @@
 
 import { FusedInvertedResidualAttrs, isSupported as isIrSupported } from '../kernels/FusedInvertedResidual';
 import {
+  InvertedResidualData,
   InvertedResidualLayout,
+  invertedResidualDataProblem,
   invertedResidualLayout,
   packInvertedResidualData,
 } from '../kernels/inverted_residual_layout';
@@ -25,7 +27,7 @@ export interface ResolvedBlock {
   outShape?: number[];
   pad: FusedPadding;
   layout?: InvertedResidualLayout;
-  /** The packed weights, made once while resolving (which proves they can be made offline). */
+  /** The packed weights, made once when the rewrite needs them (resolving checks they can be made). */
   packed?: Float32Array;
   problems: string[];
 }
@@ -76,13 +78,14 @@ export function resolveBlock(ctx: FoldContext, candidate: ChainCandidate): Resol
     projectBias: project.bias != null,
     projectAlphaShape: alphaShape(project),
   });
-  // The packed data must be computable offline: every weight a float32 constant.
+  // The packed data must be computable offline: every weight a float32 constant
+  // of the layout's size. Only chosen blocks are packed (by the rewrite).
   try {
-    block.packed = packedBlockData(ctx, block);
+    const problem = invertedResidualDataProblem(block.layout, blockData(ctx, block));
+    if (problem != null) problems.push(`packInvertedResidualData: ${problem}`);
   } catch (e) {
-    const packing = e instanceof Error && e.message.startsWith('packInvertedResidualData');
-    if (!(e instanceof FoldError) && !packing) throw e;
-    problems.push((e as Error).message);
+    if (!(e instanceof FoldError)) throw e;
+    problems.push(e.message);
   }
   return block;
 }
@@ -113,15 +116,20 @@ export function blockSupport(block: ResolvedBlock, limits: KernelLimits, tile?: 
   return isIrSupported({ x: block.inShape, weights: [block.layout.size] }, blockAttrs(block, tile), limits);
 }
 
-/** The block's packed weights (`packInvertedResidualData` over the folded stages). */
+/** The block's packed weights (`packInvertedResidualData` over the folded stages), made once. */
 export function packedBlockData(ctx: FoldContext, block: ResolvedBlock): Float32Array {
-  if (block.packed != null) return block.packed;
+  block.packed ??= packInvertedResidualData(block.layout!, blockData(ctx, block));
+  return block.packed;
+}
+
+/** The folded stages' weights as plain arrays (constants are read once and cached by the weight table). */
+function blockData(ctx: FoldContext, block: ResolvedBlock): InvertedResidualData {
   const values = (value: TensorValue | undefined, what: string) =>
     value == null ? undefined : value.kind === 'new' ? value.values : readConstValues(ctx, value.name, what);
   const prelu = (stage: FinalStage) =>
     stage.prelu == null ? undefined : readConstValues(ctx, stage.prelu, 'PReLU weights');
   const [expand, dw, project] = block.stages;
-  return packInvertedResidualData(block.layout!, {
+  return {
     expandFilter: values(expand.filter, 'filter')!,
     expandBias: values(expand.bias, 'bias'),
     expandAlpha: prelu(expand),
@@ -131,5 +139,5 @@ export function packedBlockData(ctx: FoldContext, block: ResolvedBlock): Float32
     projectFilter: values(project.filter, 'filter')!,
     projectBias: values(project.bias, 'bias'),
     projectAlpha: prelu(project),
-  });
+  };
 }

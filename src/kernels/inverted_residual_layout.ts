@@ -191,6 +191,35 @@ export interface InvertedResidualData {
   projectAlpha?: Float32Array;
 }
 
+/** Why `data` does not fit `layout` (a missing, extra or wrongly sized array), or null. */
+export function invertedResidualDataProblem(
+  layout: InvertedResidualLayout,
+  data: InvertedResidualData,
+): string | null {
+  const { inChannels: cin, expandedChannels: m, outChannels: cout, kernelSize: k } = layout;
+  const alphaSize = (s: PackedStageLayout) => (s.alphaShape ?? []).reduce((a, b) => a * b, 1);
+  const checks: [string, Float32Array | undefined, number, number | null][] = [
+    // name, values, size, offset of an optional array (null: required)
+    ['expandFilter', data.expandFilter, cin * m, null],
+    ['expandBias', data.expandBias, m, layout.expand.bias],
+    ['expandAlpha', data.expandAlpha, alphaSize(layout.expand), layout.expand.alpha],
+    ['dwFilter', data.dwFilter, k * k * m, null],
+    ['dwBias', data.dwBias, m, layout.depthwise.bias],
+    ['dwAlpha', data.dwAlpha, alphaSize(layout.depthwise), layout.depthwise.alpha],
+    ['projectFilter', data.projectFilter, m * cout, null],
+    ['projectBias', data.projectBias, cout, layout.project.bias],
+    ['projectAlpha', data.projectAlpha, alphaSize(layout.project), layout.project.alpha],
+  ];
+  for (const [name, values, size, offset] of checks) {
+    if (offset != null && offset >= 0 !== (values != null)) {
+      return `${name} is ${values == null ? 'missing' : 'not in the layout'}`;
+    }
+    if (values != null && values.length !== size)
+      return `${name} has ${values.length} values, expected ${size}`;
+  }
+  return null;
+}
+
 /**
  * The packed buffer of `layout` from plain arrays: the same floats that
  * `fused.packInvertedResidual` produces on a backend, computed offline (the
@@ -200,33 +229,25 @@ export function packInvertedResidualData(
   layout: InvertedResidualLayout,
   data: InvertedResidualData,
 ): Float32Array {
+  const problem = invertedResidualDataProblem(layout, data);
+  if (problem != null) throw new Error(`packInvertedResidualData: ${problem}`);
   const { inChannels: cin, expandedChannels: m, outChannels: cout, kernelSize: k } = layout;
   const out = new Float32Array(layout.size);
-  const fail = (message: string): never => {
-    throw new Error(`packInvertedResidualData: ${message}`);
-  };
-  const rows = (name: string, values: Float32Array, offset: number, count: number, width: number) => {
-    if (values.length !== count * width)
-      fail(`${name} has ${values.length} values, expected ${count * width}`);
+  const rows = (values: Float32Array, offset: number, count: number, width: number) => {
     const stride = roundUp4(width);
     for (let r = 0; r < count; r++) out.set(values.subarray(r * width, (r + 1) * width), offset + r * stride);
   };
-  const optional = (name: string, values: Float32Array | undefined, offset: number, size: number) => {
-    if (offset >= 0 !== (values != null))
-      fail(`${name} is ${values == null ? 'missing' : 'not in the layout'}`);
-    if (values == null) return;
-    if (values.length !== size) fail(`${name} has ${values.length} values, expected ${size}`);
-    out.set(values, offset);
+  const optional = (values: Float32Array | undefined, offset: number) => {
+    if (values != null) out.set(values, offset);
   };
-  const alphaSize = (s: PackedStageLayout) => (s.alphaShape ?? []).reduce((a, b) => a * b, 1);
-  rows('expandFilter', data.expandFilter, layout.expand.weights, cin, m);
-  optional('expandBias', data.expandBias, layout.expand.bias, m);
-  optional('expandAlpha', data.expandAlpha, layout.expand.alpha, alphaSize(layout.expand));
-  rows('dwFilter', data.dwFilter, layout.depthwise.weights, k * k, m);
-  optional('dwBias', data.dwBias, layout.depthwise.bias, m);
-  optional('dwAlpha', data.dwAlpha, layout.depthwise.alpha, alphaSize(layout.depthwise));
-  rows('projectFilter', data.projectFilter, layout.project.weights, m, cout);
-  optional('projectBias', data.projectBias, layout.project.bias, cout);
-  optional('projectAlpha', data.projectAlpha, layout.project.alpha, alphaSize(layout.project));
+  rows(data.expandFilter, layout.expand.weights, cin, m);
+  optional(data.expandBias, layout.expand.bias);
+  optional(data.expandAlpha, layout.expand.alpha);
+  rows(data.dwFilter, layout.depthwise.weights, k * k, m);
+  optional(data.dwBias, layout.depthwise.bias);
+  optional(data.dwAlpha, layout.depthwise.alpha);
+  rows(data.projectFilter, layout.project.weights, m, cout);
+  optional(data.projectBias, layout.project.bias);
+  optional(data.projectAlpha, layout.project.alpha);
   return out;
 }

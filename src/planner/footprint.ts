@@ -68,6 +68,8 @@ export function pixelRunFootprint(d: DwLayerShape, first: number, last: number, 
   return positions;
 }
 
+const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+
 const runCache = new Map<string, number>();
 const RUN_CACHE_LIMIT = 4096;
 
@@ -82,20 +84,27 @@ export function totalRunFootprint(d: DwLayerShape, pixelsPerRun: number): number
   if (cached != null) return cached;
   const pad = paddingOf(d);
   const perImage = d.outHeight * d.outWidth;
-  // When runs tile each image exactly, every image contributes the same.
-  const images = perImage % pixelsPerRun === 0 ? 1 : d.batch;
+  // Runs start at multiples of `pixelsPerRun` of the flattened batch, so the
+  // way they cut an image repeats every `period` images: sum the pieces of
+  // one period, image by image, then repeat.
+  const period = pixelsPerRun / gcd(perImage, pixelsPerRun);
+  const images = Math.min(d.batch, period);
+  const perImageSum = new Array<number>(images).fill(0);
   const total = images * perImage;
-  let positions = 0;
   for (let start = 0; start < total; start += pixelsPerRun) {
     const end = Math.min(total, start + pixelsPerRun);
     for (let a = start; a < end; ) {
       const image = Math.floor(a / perImage);
       const pieceEnd = Math.min(end, (image + 1) * perImage);
-      positions += pixelRunFootprint(d, a - image * perImage, pieceEnd - 1 - image * perImage, pad);
+      perImageSum[image] += pixelRunFootprint(d, a - image * perImage, pieceEnd - 1 - image * perImage, pad);
       a = pieceEnd;
     }
   }
-  const result = positions * (d.batch / images);
+  let result = 0;
+  for (let image = 0; image < images; image++) {
+    // Images image, image + period, ... below the batch size.
+    result += perImageSum[image] * Math.ceil((d.batch - image) / period);
+  }
   if (runCache.size >= RUN_CACHE_LIMIT) runCache.clear();
   runCache.set(key, result);
   return result;

@@ -43,6 +43,43 @@ describePure('planner cost model: footprints', () => {
     expect(totalRunFootprint(DW_16, 256)).toBe(256);
   });
 
+  it('sums runs that cross images as a run-by-run walk over the whole batch does', () => {
+    // The walk over every run of the flattened batch, piece by piece per image.
+    const walk = (d: DwLayerShape, run: number) => {
+      const perImage = d.outHeight * d.outWidth;
+      let positions = 0;
+      for (let start = 0; start < d.batch * perImage; start += run) {
+        const end = Math.min(d.batch * perImage, start + run);
+        for (let a = start; a < end; ) {
+          const image = Math.floor(a / perImage);
+          const pieceEnd = Math.min(end, (image + 1) * perImage);
+          positions += pixelRunFootprint(d, a - image * perImage, pieceEnd - 1 - image * perImage);
+          a = pieceEnd;
+        }
+      }
+      return positions;
+    };
+    const odd: DwLayerShape = { ...DW_16, inHeight: 7, inWidth: 7, outHeight: 7, outWidth: 7 };
+    const strided: DwLayerShape = {
+      ...DW_16,
+      inHeight: 15,
+      inWidth: 15,
+      stride: 2,
+      outHeight: 8,
+      outWidth: 8,
+    };
+    for (const d of [DW_16, odd, strided]) {
+      for (const batch of [1, 2, 3, 5, 8, 13, 32]) {
+        for (const run of [1, 3, 4, 16, 20, 64, 100, 256]) {
+          const shape = { ...d, batch };
+          expect(totalRunFootprint(shape, run))
+            .withContext(`${JSON.stringify(shape)} run ${run}`)
+            .toBe(walk(shape, run));
+        }
+      }
+    }
+  });
+
   it('applies the depthwise stride', () => {
     // 8×8 → 4×4 at stride 2, SAME: total padding (4−1)·2 + 3 − 8 = 1, all after.
     // One output row per run: output row r reads input rows 2r..2r+2, clipped:

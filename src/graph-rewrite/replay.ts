@@ -16,7 +16,6 @@
  */
 
 import * as tf from '@tensorflow/tfjs-core';
-import type { GraphModel } from '@tensorflow/tfjs-converter';
 
 import type { DispatchRecording } from '../backend/dispatch_recorder';
 import { ReplayOutput, WebGPUFusedBackend } from '../backend/webgpu_fused_backend';
@@ -25,7 +24,9 @@ import { ReplayOutput, WebGPUFusedBackend } from '../backend/webgpu_fused_backen
 export const MAX_RECORDINGS = 8;
 
 type Inputs = tf.Tensor | tf.Tensor[] | tf.NamedTensorMap;
-type Execute = (inputs: Inputs, outputs?: string | string[]) => tf.Tensor | tf.Tensor[];
+/** What runs the model: the second argument (output names, predict config) is plain data, part of the key. */
+type Options = unknown;
+type Execute = (inputs: Inputs, options?: Options) => tf.Tensor | tf.Tensor[];
 
 interface Recorded {
   backend: WebGPUFusedBackend;
@@ -79,7 +80,7 @@ function sameForm(inputs: Inputs, tensors: tf.Tensor[]): Inputs {
   return map;
 }
 
-function keyOf(entries: [string, tf.Tensor][], outputs: string | string[] | undefined): string {
+function keyOf(entries: [string, tf.Tensor][], outputs: Options): string {
   const inputs = entries.map(([k, t]) => `${k}:${t.dtype}[${t.shape.join(',')}]`).join(';');
   return `${inputs}|${JSON.stringify(outputs ?? null)}`;
 }
@@ -94,7 +95,7 @@ export class ModelReplay {
   constructor(private readonly execute: Execute) {}
 
   /** What `model.execute` does with replay on. */
-  run(inputs: Inputs, outputs?: string | string[]): tf.Tensor | tf.Tensor[] {
+  run(inputs: Inputs, outputs?: Options): tf.Tensor | tf.Tensor[] {
     const backend = tf.backend();
     if (this.disposed || !(backend instanceof WebGPUFusedBackend) || tfjsIsWatching(backend)) {
       return this.execute(inputs, outputs);
@@ -156,7 +157,7 @@ export class ModelReplay {
     key: string,
     inputs: Inputs,
     entries: [string, tf.Tensor][],
-    outputs: string | string[] | undefined,
+    outputs: Options,
   ): tf.Tensor | tf.Tensor[] {
     const sources = entries.map(([, t]) => backend.bufferOf(t));
     if (sources.some((b) => b == null)) return this.execute(inputs, outputs);
@@ -225,18 +226,29 @@ export class ModelReplay {
 }
 
 /**
- * Makes `model.execute` (and so `predict`) replay its recorded dispatches on
- * `webgpu-fused`; `model.dispose()` also frees the recordings. Returns the
- * replay state (its `recordings` count says how many shapes have one).
+ * Makes `model[method]` replay its recorded dispatches on `webgpu-fused`:
+ * a GraphModel's `execute` (its `predict` calls it), a LayersModel's
+ * `predict`. `model.dispose()` also frees the recordings. Returns the replay
+ * state (its `recordings` count says how many shapes have one).
  */
-export function enableReplay(model: GraphModel): ModelReplay {
-  const replay = new ModelReplay(model.execute.bind(model) as Execute);
+export function enableReplay<M extends { dispose(): unknown }>(
+  model: M,
+  method: 'execute' | 'predict' = 'execute',
+): ModelReplay {
+  const run = (model as unknown as Record<string, Execute>)[method];
+  if (typeof run !== 'function') throw new Error(`enableReplay: the model has no ${method} method`);
+  const replay = new ModelReplay(run.bind(model));
   const dispose = model.dispose.bind(model);
-  Object.assign(model, {
-    execute: (inputs: Inputs, outputs?: string | string[]) => replay.run(inputs, outputs),
-    dispose: () => {
+  // Defined, not assigned: the layers rewrite defines dispose as a read-only property.
+  Object.defineProperty(model, method, {
+    configurable: true,
+    value: (inputs: Inputs, options?: Options) => replay.run(inputs, options),
+  });
+  Object.defineProperty(model, 'dispose', {
+    configurable: true,
+    value: () => {
       replay.dispose();
-      dispose();
+      return dispose();
     },
   });
   return replay;

@@ -11,6 +11,7 @@ import { LayersModel, loadLayersModel as tfLoadLayersModel } from '@tensorflow/t
 
 import { defaultProfile, readWeightStream } from '../graph-rewrite/load';
 import { FusionReport } from '../graph-rewrite/report';
+import { enableReplay, ModelReplay } from '../graph-rewrite/replay';
 import { LayersFuseOptions, fuseLayersModelArtifacts } from './fuse';
 import { registerFusedLayers } from './fused_layers';
 
@@ -20,12 +21,22 @@ export interface FusedLayersLoadOptions extends tf.io.LoadOptions, LayersFuseOpt
    * weights are a second copy, disposed with the fused model).
    */
   keepOriginal?: boolean;
+  /**
+   * Replay recorded dispatches in `predict()` on 'webgpu-fused' (default
+   * true), as `loadGraphModel`'s option of the same name does.
+   */
+  replay?: boolean;
 }
 
-/** A LayersModel whose chosen sites run fused; `fusion` says which and why, `original` is the unfused model. */
+/**
+ * A LayersModel whose chosen sites run fused; `fusion` says which and why,
+ * `original` is the unfused model, `replay` (unless turned off) holds the
+ * recorded dispatches of `predict()`.
+ */
 export type FusedLayersModel = LayersModel & {
   readonly fusion: FusionReport;
   readonly original?: LayersModel;
+  readonly replay?: ModelReplay;
 };
 
 function handlerFor(url: string | tf.io.IOHandler, options: tf.io.LoadOptions): tf.io.IOHandler {
@@ -49,7 +60,13 @@ async function readArtifacts(handler: tf.io.IOHandler): Promise<tf.io.ModelArtif
 const TRAINING = ['fit', 'fitDataset', 'trainOnBatch'] as const;
 
 /** Attaches the report and the original, and turns training and cuts at folded layers into clear errors. */
-function guard(model: LayersModel, report: FusionReport, original: LayersModel | undefined, owned: boolean) {
+function guard(
+  model: LayersModel,
+  report: FusionReport,
+  original: LayersModel | undefined,
+  owned: boolean,
+  replay: boolean,
+) {
   const pointer =
     original != null
       ? 'use the unfused model, model.original'
@@ -96,6 +113,8 @@ function guard(model: LayersModel, report: FusionReport, original: LayersModel |
   }
   Object.defineProperty(model, 'fusion', { value: report, enumerable: true });
   Object.defineProperty(model, 'original', { value: original, enumerable: true });
+  if (replay)
+    Object.defineProperty(model, 'replay', { value: enableReplay(model, 'predict'), enumerable: true });
   return model as FusedLayersModel;
 }
 
@@ -117,7 +136,7 @@ export async function loadLayersModel(
   options: FusedLayersLoadOptions = {},
 ): Promise<FusedLayersModel> {
   registerFusedLayers();
-  const { plan, profile, inputShape, keep, measured, tiles, keepOriginal, ...loadOptions } = options;
+  const { plan, profile, inputShape, keep, measured, tiles, keepOriginal, replay, ...loadOptions } = options;
   const artifacts = await readArtifacts(handlerFor(modelUrl, loadOptions));
   const fused = fuseLayersModelArtifacts(
     artifacts,
@@ -127,7 +146,7 @@ export async function loadLayersModel(
   const model = await tfLoadLayersModel(tf.io.fromMemory(fused.artifacts), strict);
   const original =
     keepOriginal === false ? undefined : await tfLoadLayersModel(tf.io.fromMemory(artifacts), strict);
-  return guard(model, fused.report, original, true);
+  return guard(model, fused.report, original, true, replay !== false);
 }
 
 /**
@@ -137,7 +156,7 @@ export async function loadLayersModel(
  */
 export async function fuseLayersModel(
   model: LayersModel,
-  options: LayersFuseOptions = {},
+  options: LayersFuseOptions & { replay?: boolean } = {},
 ): Promise<FusedLayersModel> {
   if (!(model instanceof LayersModel)) throw new Error('fuseLayersModel: expects a tfjs LayersModel');
   registerFusedLayers();
@@ -150,5 +169,5 @@ export async function fuseLayersModel(
   );
   const fused = fuseLayersModelArtifacts(artifacts!, fuseOptionsOf(options));
   const copy = await tfLoadLayersModel(tf.io.fromMemory(fused.artifacts));
-  return guard(copy, fused.report, model, false);
+  return guard(copy, fused.report, model, false, options.replay !== false);
 }

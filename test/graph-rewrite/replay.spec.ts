@@ -2,6 +2,9 @@ import '../setup';
 import * as tf from '@tensorflow/tfjs-core';
 
 import { FusedGraphModel, loadGraphModel } from '../../src/graph-rewrite';
+import { fuseLayersModel } from '../../src/layers-rewrite';
+import { CONSERVATIVE_PROFILE } from '../../src/planner';
+import { buildSmallModel, SMALL_INPUT } from '../layers-rewrite/small_model';
 import { expectAllClose } from '../helpers/compare';
 import { describeFused, fusedBackend } from '../helpers/describe';
 import { ModelBuilder } from './model_builder';
@@ -157,5 +160,24 @@ describeFused('replay of recorded dispatches', () => {
     expect(recorder.failure).toMatch(/read back/);
     expect(backend.stopRecording(recorder)).toBeNull();
     [onGpu, fresh, cpu, y].forEach((t) => t.dispose());
+  });
+
+  it("replays a converted Keras model's predict() too", async () => {
+    const keras = buildSmallModel(5);
+    const options = { plan: 'all' as const, profile: CONSERVATIVE_PROFILE };
+    const replayed = await fuseLayersModel(keras, options);
+    const plain = await fuseLayersModel(keras, { ...options, replay: false });
+    expect(replayed.replay).toBeDefined();
+    for (let i = 0; i < 4; i++) {
+      const x = tf.randomUniform(SMALL_INPUT, -1, 1, 'float32', 800 + i);
+      const expected = await valuesOf(plain.predict(x) as tf.Tensor);
+      const got = await valuesOf(replayed.predict(x) as tf.Tensor);
+      expectAllClose(got[0], expected[0], { atol: 0, rtol: 0 }, `run ${i}`);
+      x.dispose();
+    }
+    expect(replayed.replay!.recordings).toBe(1);
+    replayed.dispose();
+    plain.dispose();
+    keras.dispose();
   });
 });

@@ -9,12 +9,13 @@ import { FusedInvertedResidualAttrs, isSupported as isIrSupported } from '../ker
 import {
   InvertedResidualData,
   InvertedResidualLayout,
+  InvertedResidualLengths,
   invertedResidualDataProblem,
   invertedResidualLayout,
   packInvertedResidualData,
 } from '../kernels/inverted_residual_layout';
 import { FusedPadding, IrTile, KernelLimits, Support } from '../kernels/types';
-import { FinalStage, FoldContext, FoldError, TensorValue, readConstValues } from './epilogue';
+import { FinalStage, FoldContext, FoldError, TensorValue, constLength, readConstValues } from './epilogue';
 import { fusedPadding, shapeOfValue, siteShapes } from './legality';
 import { ChainCandidate } from './match';
 
@@ -81,7 +82,7 @@ export function resolveBlock(ctx: FoldContext, candidate: ChainCandidate): Resol
   // The packed data must be computable offline: every weight a float32 constant
   // of the layout's size. Only chosen blocks are packed (by the rewrite).
   try {
-    const problem = invertedResidualDataProblem(block.layout, blockData(ctx, block));
+    const problem = invertedResidualDataProblem(block.layout, blockLengths(ctx, block));
     if (problem != null) problems.push(`packInvertedResidualData: ${problem}`);
   } catch (e) {
     if (!(e instanceof FoldError)) throw e;
@@ -124,10 +125,23 @@ export function packedBlockData(ctx: FoldContext, block: ResolvedBlock): Float32
 
 /** The folded stages' weights as plain arrays (constants are read once and cached by the weight table). */
 function blockData(ctx: FoldContext, block: ResolvedBlock): InvertedResidualData {
+  return blockArrays(ctx, block, readConstValues) as InvertedResidualData;
+}
+
+/** The lengths of `blockData`'s arrays, from the manifest (for blocks that may not be chosen). */
+function blockLengths(ctx: FoldContext, block: ResolvedBlock): InvertedResidualLengths {
+  return blockArrays(ctx, block, (c, tensor, what) => ({ length: constLength(c, tensor, what) }));
+}
+
+function blockArrays<T extends { readonly length: number }>(
+  ctx: FoldContext,
+  block: ResolvedBlock,
+  constant: (ctx: FoldContext, tensor: string, what: string) => T,
+): { [K in keyof InvertedResidualData]: T | Float32Array | undefined } {
   const values = (value: TensorValue | undefined, what: string) =>
-    value == null ? undefined : value.kind === 'new' ? value.values : readConstValues(ctx, value.name, what);
+    value == null ? undefined : value.kind === 'new' ? value.values : constant(ctx, value.name, what);
   const prelu = (stage: FinalStage) =>
-    stage.prelu == null ? undefined : readConstValues(ctx, stage.prelu, 'PReLU weights');
+    stage.prelu == null ? undefined : constant(ctx, stage.prelu, 'PReLU weights');
   const [expand, dw, project] = block.stages;
   return {
     expandFilter: values(expand.filter, 'filter')!,

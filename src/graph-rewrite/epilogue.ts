@@ -54,6 +54,21 @@ export interface Affine {
 }
 
 export function readConstValues(ctx: FoldContext, tensor: string, what: string): Float32Array {
+  const name = float32ConstName(ctx, tensor, what);
+  const value = ctx.weights.read(name);
+  if (value.dtype !== 'float32') throw new FoldError(`${what} '${tensor}' is ${value.dtype}, not float32`);
+  return value.values as Float32Array;
+}
+
+/** The number of values `readConstValues` would return, from the manifest alone (nothing is decoded). */
+export function constLength(ctx: FoldContext, tensor: string, what: string): number {
+  const spec = ctx.weights.spec(float32ConstName(ctx, tensor, what))!;
+  if (spec.dtype !== 'float32') throw new FoldError(`${what} '${tensor}' is ${spec.dtype}, not float32`);
+  return spec.shape.reduce((a, b) => a * b, 1);
+}
+
+/** The weight name of a constant (output 0 of a Const node with weights), else a FoldError / missing-weights Error. */
+function float32ConstName(ctx: FoldContext, tensor: string, what: string): string {
   const ref = parseTensorName(tensor);
   const node = ctx.graph.get(ref.node);
   if (node?.op !== 'Const' || ref.output !== 0) throw new FoldError(`${what} '${tensor}' is not a constant`);
@@ -62,9 +77,7 @@ export function readConstValues(ctx: FoldContext, tensor: string, what: string):
       `graph rewrite: missing weights: constant '${node.name}' has no entry in the weights manifest`,
     );
   }
-  const value = ctx.weights.read(node.name);
-  if (value.dtype !== 'float32') throw new FoldError(`${what} '${tensor}' is ${value.dtype}, not float32`);
-  return value.values as Float32Array;
+  return node.name;
 }
 
 /** A reason a fold is not possible (reported on the site, not thrown to the user). */

@@ -191,14 +191,19 @@ export interface InvertedResidualData {
   projectAlpha?: Float32Array;
 }
 
-/** Why `data` does not fit `layout` (a missing, extra or wrongly sized array), or null. */
+/** The lengths of a block's arrays (the arrays themselves will do). */
+export type InvertedResidualLengths = {
+  [K in keyof InvertedResidualData]: { readonly length: number } | undefined;
+};
+
+/** Why arrays of these lengths do not fit `layout` (a missing, extra or wrongly sized array), or null. */
 export function invertedResidualDataProblem(
   layout: InvertedResidualLayout,
-  data: InvertedResidualData,
+  data: InvertedResidualLengths,
 ): string | null {
   const { inChannels: cin, expandedChannels: m, outChannels: cout, kernelSize: k } = layout;
   const alphaSize = (s: PackedStageLayout) => (s.alphaShape ?? []).reduce((a, b) => a * b, 1);
-  const checks: [string, Float32Array | undefined, number, number | null][] = [
+  const checks: [string, { readonly length: number } | undefined, number, number | null][] = [
     // name, values, size, offset of an optional array (null: required)
     ['expandFilter', data.expandFilter, cin * m, null],
     ['expandBias', data.expandBias, m, layout.expand.bias],

@@ -16,7 +16,9 @@ TMP=$(mktemp -d); trap 'rm -rf "$TMP"' EXIT
 mkdir -p "$OUT"
 
 # 1. the bundle (onnxruntime-node stays outside it: loaded at run time from ORT_NODE_DIR)
-bash ../shared/gpu/bundle.sh bench/peers/peer_bench.ts "$TMP/peer_bench.mjs" -- --minify
+# PEERS_NO_MINIFY=1 keeps function names (for CPU profiles of the cold runs).
+if [ -n "${PEERS_NO_MINIFY:-}" ]; then NAMES=--keep-names; else NAMES=--minify; fi
+bash ../shared/gpu/bundle.sh bench/peers/peer_bench.ts "$TMP/peer_bench.mjs" -- "$NAMES"
 xz -T0 -9 -c "$TMP/peer_bench.mjs" >"$OUT/peer_bench.mjs.xz"
 rm -f "$RT/peer_bench.mjs" # an unpacked copy would only add to what travels
 

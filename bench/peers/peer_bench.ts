@@ -197,7 +197,16 @@ function coldRun(runtime: ColdRuntime, p: Prepared, batch: number): ColdResult |
     '--onnx',
     onnxPath(p.model),
   ];
-  const r = spawnSync(process.execPath, argv, { encoding: 'utf8', timeout: 300_000, maxBuffer: 64 << 20 });
+  // --child-profile DIR: a V8 CPU profile of each fused child (load, precompile, first run) in DIR.
+  const profile =
+    args['child-profile'] != null && runtime.startsWith('fused')
+      ? ['--cpu-prof', '--cpu-prof-dir', args['child-profile']]
+      : [];
+  const r = spawnSync(process.execPath, [...profile, ...argv], {
+    encoding: 'utf8',
+    timeout: 300_000,
+    maxBuffer: 64 << 20,
+  });
   const line = (r.stdout ?? '').split('\n').find((l) => l.startsWith(CHILD_TAG));
   if (r.status !== 0 || line == null) {
     const err = `${r.error ?? ''} exit ${r.status}: ${(r.stderr ?? '').trim().split('\n').slice(-3).join(' | ')}`;

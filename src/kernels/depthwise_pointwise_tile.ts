@@ -139,78 +139,190 @@ export function dwPwTileFits(tile: DwPwTile, limits: KernelLimits): Support {
 const roundUp = (v: number, m: number) => Math.ceil(v / m) * m;
 
 /**
- * The tile to use without on-device tuning, from a sweep of the tile space on
- * an H100 (bench/results/dwpw-sweep-*.json; ratios are stock / fused GPU
- * time). By output pixels (N·Ho·Wo) and input channels C:
- *   - ≤ 400 pixels, C ≥ 256 (14² and 7² maps, 28² at stride 2): the channel
- *     loop split over 16 workgroups, all filters (up to 256) per workgroup,
- *     so the depthwise is computed once: 1.1–1.6× at batch 1, where blocks of
- *     32 filters gave 0.9–1.0×; 64-pixel tiles once there are 200–400 pixels
- *     (7² at batch 8);
- *   - ≤ 1024 pixels, 128 ≤ C (otherwise): 8- or 16-pixel tiles of 32
- *     filters, the channel loop split over 4 or 8 slices of invocations;
- *   - 4096–16384 pixels, C ≥ 128 (28² at batch 8): 64-pixel tiles with the
- *     channel loop split over 4 workgroups (1.14–1.17× where 64-pixel tiles
- *     without splits gave 0.84–0.88×);
- *   - under 64 channels at stride 1, 4096+ pixels (light depthwise work):
- *     32-pixel tiles, 2 pixels per invocation;
- *   - past 65536 pixels: 128-pixel tiles, 4 pixels per invocation;
- *   - otherwise about numPixels / 96 pixels per workgroup (8 to 64), all
- *     filters when there are at most 48 else blocks of 32, 32-channel chunks.
- * Splitting over workgroups did not rescue 1000–4000-pixel maps with
- * C ≥ 512 (0.4–0.8×), so those keep 8-pixel tiles. Shrunk until it fits
- * the device.
+ * The tile to use without on-device tuning, from the winners of on-device
+ * sweeps on an H100 with the current depthwise runs (per site shape and
+ * batch of MobileNetV2 and PoseNet: bench/results/layers-2026-11-26-h100-v7-dwpw*.json,
+ * dwpw-sweep-2026-11-26-h100-posenet.json; ratios are stock / fused GPU
+ * time). By output pixels P = N·Ho·Wo, input channels C and filters F:
+ *   - P ≤ 100, C ≥ 256 (7² outputs at batch 1): all filters (up to 256,
+ *     else blocks of 128 with 4 pixels per invocation), 8-pixel tiles, the
+ *     channel loop split over 16 workgroups: 1.9–2.3×;
+ *   - P ≤ 256, C ≥ 256 (14² at batch 1): 8-pixel tiles of 32 filters, the
+ *     channel loop split over 8 slices of invocations: 1.9–2.1× (all filters
+ *     with 16 workgroup splits: 1.2–1.65×);
+ *   - P ≤ 512, C ≥ 256 (7² and 14² s2 at batch 8): 64-pixel tiles, all
+ *     filters (4 per invocation), 16 workgroup splits: 1.5–1.66× (8 filters
+ *     per invocation: 0.9×);
+ *   - P ≤ 1024, C ≥ 128: F ≤ 64 (28² at batch 1): 8-pixel tiles, 16-channel
+ *     chunks, 8 slices: 1.6–1.7×; F ≤ 192 (HandSkeleton's 32² to 2² maps):
+ *     8- or 16-pixel tiles of 32 filters, 8 or 4 slices: 1.2–2.3× (all
+ *     filters with workgroup splits: 0.7–0.94×); wider (PoseNet 25², 384
+ *     filters): 64-pixel tiles of 128 filters, 4 workgroup splits (about
+ *     1.0×, from 0.45×);
+ *   - P ≤ 4096, C ≥ 128: F ≤ 48 or C < 256 (56² at batch 1) 8-pixel tiles of
+ *     up to 32 filters, 4 slices: 1.4×; wider (14² and 28² s2 at batch 8) all
+ *     filters, 32-pixel tiles with 8 workgroup splits up to 96 filters
+ *     (1.13–1.27×), else 64-pixel tiles with 4 (1.07–1.15×; blocks of 32
+ *     filters: 0.4–0.7×);
+ *   - P ≤ 16384, C ≥ 128: 64-pixel tiles, 4 workgroup splits; with C ≥ 256
+ *     (14² and 7² at batch 32) all filters up to 224 (else 128): 1.0–1.2×
+ *     (blocks of 32 filters: 0.3–0.4×), at stride 2 up to 96 filters 32-pixel
+ *     tiles with 2 splits (28² s2: 1.0× where 64-pixel tiles gave 0.85×);
+ *   - otherwise (large maps, or under 128 channels): under 64 channels with
+ *     4096+ pixels and more than 48 filters, all filters up to 96 in 32-pixel
+ *     tiles (64 past 16384 pixels), else blocks of 64 (PoseNet 193² s2: 1.1×,
+ *     HandSkeleton 64²: 1.25–1.8×, where blocks of 32 gave 0.66× and
+ *     1.2–1.5×); else up to 48 filters all, wider in blocks of 32 (BlazeFace's
+ *     16² and 32² maps: 1.14–1.49× against 1.02–1.37× with all filters);
+ *     under 64 channels at stride 1 with 4096+ pixels, 32-pixel tiles with 2
+ *     pixels per invocation; past 65536 pixels 128-pixel tiles with 4; else
+ *     about P / 96 pixels per workgroup (8 to 64).
+ * Shrunk until it fits the device.
  */
 export function defaultDwPwTile(problem: DwPwProblem, limits: KernelLimits): DwPwTile {
   const numPixels = problem.batch * problem.outHeight * problem.outWidth;
   const channels = problem.channels;
   const allFilters = roundUp(problem.outChannels, 4);
-  const filters = allFilters <= 48 ? allFilters : 32;
   const chunk = Math.min(32, roundUp(channels, 4));
   let tile: DwPwTile;
-  if (numPixels <= 400 && channels >= 256) {
-    const wide = numPixels > 200;
-    tile = {
-      pixels: wide ? 64 : 16,
-      filters: allFilters <= 256 ? allFilters : 128,
-      channelChunk: 32,
-      threadPixels: wide ? 4 : 2,
-      threadFilters: wide && allFilters % 8 === 0 ? 8 : 4,
-      workgroupSplits: 16,
-    };
+  if (numPixels <= 100 && channels >= 256) {
+    tile =
+      allFilters <= 256
+        ? {
+            pixels: 8,
+            filters: allFilters,
+            channelChunk: 32,
+            threadPixels: 1,
+            threadFilters: 4,
+            workgroupSplits: 16,
+          }
+        : {
+            pixels: 32,
+            filters: 128,
+            channelChunk: 32,
+            threadPixels: 4,
+            threadFilters: 4,
+            workgroupSplits: 16,
+          };
+  } else if (numPixels <= 256 && channels >= 256) {
+    tile = { pixels: 8, filters: 32, channelChunk: 32, threadPixels: 1, threadFilters: 4, channelSplits: 8 };
+  } else if (numPixels <= 512 && channels >= 256) {
+    tile =
+      allFilters <= 256
+        ? {
+            pixels: 64,
+            filters: allFilters,
+            channelChunk: 32,
+            threadPixels: 4,
+            threadFilters: 4,
+            workgroupSplits: 16,
+          }
+        : {
+            pixels: 16,
+            filters: 128,
+            channelChunk: 32,
+            threadPixels: 2,
+            threadFilters: 4,
+            workgroupSplits: 16,
+          };
   } else if (numPixels <= 1024 && channels >= 128) {
-    const tiny = numPixels <= 400;
-    tile = {
-      pixels: tiny ? 8 : 16,
-      filters: Math.min(allFilters, 32),
-      channelChunk: 32,
-      threadPixels: 1,
-      threadFilters: 4,
-      channelSplits: tiny ? 8 : 4,
-    };
+    tile =
+      allFilters <= 64
+        ? {
+            pixels: 8,
+            filters: allFilters <= 48 ? allFilters : 32,
+            channelChunk: 16,
+            threadPixels: 1,
+            threadFilters: 4,
+            channelSplits: 8,
+          }
+        : allFilters <= 192
+          ? {
+              pixels: numPixels <= 400 ? 8 : 16,
+              filters: 32,
+              channelChunk: 32,
+              threadPixels: 1,
+              threadFilters: 4,
+              channelSplits: numPixels <= 400 ? 8 : 4,
+            }
+          : {
+              pixels: 64,
+              filters: 128,
+              channelChunk: 32,
+              threadPixels: 2,
+              threadFilters: 4,
+              workgroupSplits: 4,
+            };
   } else if (numPixels <= 4096 && channels >= 128) {
-    tile = { pixels: 8, filters, channelChunk: 16, threadPixels: 1, threadFilters: 4, channelSplits: 4 };
+    tile =
+      allFilters <= 48 || channels < 256
+        ? {
+            pixels: 8,
+            filters: allFilters <= 48 ? allFilters : 32,
+            channelChunk: 16,
+            threadPixels: 1,
+            threadFilters: 4,
+            channelSplits: 4,
+          }
+        : allFilters <= 96
+          ? {
+              pixels: 32,
+              filters: allFilters,
+              channelChunk: 32,
+              threadPixels: 4,
+              threadFilters: 4,
+              workgroupSplits: 8,
+            }
+          : {
+              pixels: 64,
+              filters: Math.min(allFilters, 224),
+              channelChunk: 32,
+              threadPixels: 4,
+              threadFilters: 4,
+              workgroupSplits: 4,
+            };
   } else if (numPixels <= 16384 && channels >= 128) {
-    tile = { pixels: 64, filters, channelChunk: 32, threadPixels: 4, threadFilters: 4, workgroupSplits: 4 };
+    const narrow = allFilters <= 48 || channels < 256;
+    const strided = problem.stride === 2 && allFilters <= 96 && !narrow;
+    tile = {
+      pixels: strided ? 32 : 64,
+      filters: narrow ? (allFilters <= 48 ? allFilters : 32) : allFilters <= 224 ? allFilters : 128,
+      channelChunk: 32,
+      threadPixels: 4,
+      threadFilters: 4,
+      workgroupSplits: strided ? 2 : 4,
+    };
   } else {
     // Light depthwise work (under 64 channels, stride 1): smaller
     // workgroups with 2 pixels per invocation won (112²x48: 1.40× vs 1.15×;
     // 193²x24: 1.06× vs 0.98×). Past 65536 pixels (batch 8 and up) 128-pixel
-    // tiles won (112²x48: 1.39–1.43×, 112²x144 s2: 1.23×).
+    // tiles won (112²x48: 1.39–1.43×, 112²x144 s2: 1.23×). Wider layers keep
+    // their filters together: the depthwise is computed once per block.
     const light = channels < 64 && problem.stride === 1 && numPixels >= 4096;
     const large = numPixels > 65536;
-    const pixels = large
-      ? 128
-      : light
-        ? 32
-        : Math.min(64, Math.max(8, 2 ** Math.floor(Math.log2(Math.max(1, numPixels / 96)))));
-    tile = {
-      pixels,
-      filters,
-      channelChunk: large && light ? 16 : chunk,
-      threadPixels: large ? 4 : light ? 2 : pixels >= 64 ? 4 : pixels >= 32 ? 2 : 1,
-      threadFilters: 4,
-    };
+    if (allFilters > 48 && channels <= 64 && numPixels >= 4096) {
+      const wide = numPixels > 16384;
+      tile = {
+        pixels: wide ? 64 : 32,
+        filters: allFilters <= 96 ? allFilters : 64,
+        channelChunk: chunk,
+        threadPixels: wide ? 4 : 2,
+        threadFilters: 4,
+      };
+    } else {
+      const pixels = large
+        ? 128
+        : light
+          ? 32
+          : Math.min(64, Math.max(8, 2 ** Math.floor(Math.log2(Math.max(1, numPixels / 96)))));
+      tile = {
+        pixels,
+        filters: allFilters <= 48 ? allFilters : 32,
+        channelChunk: large && light ? 16 : chunk,
+        threadPixels: large ? 4 : light ? 2 : pixels >= 64 ? 4 : pixels >= 32 ? 2 : 1,
+        threadFilters: 4,
+      };
+    }
   }
   while (!dwPwTileFits(tile, limits).supported && (tile.channelSplits ?? 1) > 1) {
     tile.channelSplits = (tile.channelSplits ?? 1) / 2;

@@ -26,6 +26,7 @@ import {
   H100_LIKE_PROFILE,
 } from '../../src/planner/device_profile';
 import { artifactsFromDir, inputShapeOf } from '../../scripts/model_files';
+import { withDynamicBatch } from '../peers/models';
 import { PlannerSiteResult, predictSite } from './predict';
 
 const KINDS: FusedKernelKind[] = ['dwpw', 'pwdw', 'pwdwpw'];
@@ -85,8 +86,11 @@ function scoreDecisions(cases: MeasuredCase[], profile: DeviceProfile): Decision
   const score: DecisionScore = { losing: 0, regret: 0, unmeasured: 0, perCase: [] };
   for (const c of cases) {
     const dir = `models/${c.model}`;
-    const artifacts = artifactsOf(dir);
     const inputShape = inputShapeOf(dir, c.batch);
+    // A graph that fixes batch 1 was benchmarked at other batches with its batch made dynamic.
+    const rebatch = inputShape[0] !== c.batch;
+    inputShape[0] = c.batch;
+    const artifacts = rebatch ? withDynamicBatch(artifactsOf(dir)) : artifactsOf(dir);
     const plan = fuseGraphModelArtifacts(artifacts, { plan: 'auto', profile, inputShape }).report.plan!;
     const lookup = (id: string, tile: unknown) =>
       c.sites.find((s) => s.id === id && JSON.stringify(s.tile) === JSON.stringify(tile));

@@ -35,7 +35,8 @@ import {
   SitePlan,
   profileForDevice,
 } from '../../src/planner/index';
-import { artifactsFromDir, fileHandler, inputShapeOf, smoothImage } from '../../scripts/model_files';
+import { artifactsFromDir, inputShapeOf, smoothImage } from '../../scripts/model_files';
+import { withDynamicBatch } from '../peers/models';
 import { deviceDescription, gpuTime, median, parseArgs, quantile, runMain, writeResults } from '../util';
 
 const args = parseArgs(process.argv.slice(2));
@@ -103,18 +104,19 @@ async function measureSites(sites: SitePlan[]) {
 
 /** GPU time of the stock model and of the model rewritten under each policy, in interleaved rounds. */
 async function measureModels(
-  dir: string,
+  artifacts: () => tf.io.ModelArtifacts,
   shape: number[],
   profile: ReturnType<typeof profileForDevice>,
   tuned: Record<string, MeasuredSite>,
 ) {
   await tf.setBackend('webgpu');
-  const stock = await tfLoadGraphModel(fileHandler(dir));
+  const handler = () => ({ load: async () => artifacts() });
+  const stock = await tfLoadGraphModel(handler());
   const stockInput = tf.tensor(smoothImage(shape), shape);
   await tf.setBackend('webgpu-fused');
   const fused: Record<string, GraphModel> = {};
   for (const policy of POLICIES) {
-    fused[policy] = await loadGraphModel(fileHandler(dir), {
+    fused[policy] = await loadGraphModel(handler(), {
       plan: policy === 'tuned' ? 'auto' : policy,
       profile,
       inputShape: shape,
@@ -165,12 +167,16 @@ async function measureModels(
 async function measureCase(name: string, batch: number) {
   const dir = `models/${name}`;
   const shape = inputShapeOf(dir, batch);
-  if (shape[0] !== batch) return null;
+  // A graph that fixes batch 1 (PoseNet) runs other batches with its batch made dynamic, as the peer bench does.
+  const rebatch = shape[0] !== batch;
+  if (rebatch && shape[0] !== 1) return null;
+  shape[0] = batch;
+  const artifacts = () => (rebatch ? withDynamicBatch(artifactsFromDir(dir)) : artifactsFromDir(dir));
   await tf.setBackend('webgpu-fused');
   const backend = tf.backend() as unknown as { device: GPUDevice; adapterDescription?: AdapterIdentity };
   const profile = profileForDevice(kernelLimitsOf(backend.device.limits), backend.adapterDescription);
   const planOf = (plan: 'none' | 'all' | 'auto', measured?: Record<string, MeasuredSite>) =>
-    fuseGraphModelArtifacts(artifactsFromDir(dir), { plan, profile, inputShape: shape, measured }).report
+    fuseGraphModelArtifacts(artifacts(), { plan, profile, inputShape: shape, measured }).report
       .plan!;
   const plans: Record<string, FusionPlan> = {
     none: planOf('none'),
@@ -206,7 +212,7 @@ async function measureCase(name: string, batch: number) {
     measuredTuned[t.site.id] = { unfusedMs: t.unfusedMs, fusedMs: t.fusedMs, tile: t.site.fused!.tile };
   }
   const oracle = planOf('auto', measured);
-  const model = await measureModels(dir, shape, profile, tunedSites);
+  const model = await measureModels(artifacts, shape, profile, tunedSites);
 
   const savings = {
     none: 0,

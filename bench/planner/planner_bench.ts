@@ -176,8 +176,7 @@ async function measureCase(name: string, batch: number) {
   const backend = tf.backend() as unknown as { device: GPUDevice; adapterDescription?: AdapterIdentity };
   const profile = profileForDevice(kernelLimitsOf(backend.device.limits), backend.adapterDescription);
   const planOf = (plan: 'none' | 'all' | 'auto', measured?: Record<string, MeasuredSite>) =>
-    fuseGraphModelArtifacts(artifacts(), { plan, profile, inputShape: shape, measured }).report
-      .plan!;
+    fuseGraphModelArtifacts(artifacts(), { plan, profile, inputShape: shape, measured }).report.plan!;
   const plans: Record<string, FusionPlan> = {
     none: planOf('none'),
     all: planOf('all'),

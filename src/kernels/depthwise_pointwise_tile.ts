@@ -138,6 +138,17 @@ export function dwPwTileFits(tile: DwPwTile, limits: KernelLimits): Support {
 
 const roundUp = (v: number, m: number) => Math.ceil(v / m) * m;
 
+/** A tile of 4 filters per invocation, with its channel split (within or across workgroups) if any. */
+function tileOf(
+  pixels: number,
+  threadPixels: number,
+  filters: number,
+  channelChunk: number,
+  split: Pick<DwPwTile, 'channelSplits' | 'workgroupSplits'> = {},
+): DwPwTile {
+  return { pixels, filters, channelChunk, threadPixels, threadFilters: 4, ...split };
+}
+
 /**
  * The tile to use without on-device tuning, from the winners of on-device
  * sweeps on an H100 with the current depthwise runs (per site shape and
@@ -184,145 +195,61 @@ export function defaultDwPwTile(problem: DwPwProblem, limits: KernelLimits): DwP
   const channels = problem.channels;
   const allFilters = roundUp(problem.outChannels, 4);
   const chunk = Math.min(32, roundUp(channels, 4));
+  const upTo48 = allFilters <= 48 ? allFilters : 32;
+  const splitChannels = (channelSplits: number) => ({ channelSplits });
+  const splitWorkgroups = (workgroupSplits: number) => ({ workgroupSplits });
   let tile: DwPwTile;
   if (numPixels <= 100 && channels >= 256) {
     tile =
       allFilters <= 256
-        ? {
-            pixels: 8,
-            filters: allFilters,
-            channelChunk: 32,
-            threadPixels: 1,
-            threadFilters: 4,
-            workgroupSplits: 16,
-          }
-        : {
-            pixels: 32,
-            filters: 128,
-            channelChunk: 32,
-            threadPixels: 4,
-            threadFilters: 4,
-            workgroupSplits: 16,
-          };
+        ? tileOf(8, 1, allFilters, 32, splitWorkgroups(16))
+        : tileOf(32, 4, 128, 32, splitWorkgroups(16));
   } else if (numPixels <= 256 && channels >= 256) {
-    tile = { pixels: 8, filters: 32, channelChunk: 32, threadPixels: 1, threadFilters: 4, channelSplits: 8 };
+    tile = tileOf(8, 1, 32, 32, splitChannels(8));
   } else if (numPixels <= 512 && channels >= 256) {
     tile =
       allFilters <= 256
-        ? {
-            pixels: 64,
-            filters: allFilters,
-            channelChunk: 32,
-            threadPixels: 4,
-            threadFilters: 4,
-            workgroupSplits: 16,
-          }
-        : {
-            pixels: 16,
-            filters: 128,
-            channelChunk: 32,
-            threadPixels: 2,
-            threadFilters: 4,
-            workgroupSplits: 16,
-          };
+        ? tileOf(64, 4, allFilters, 32, splitWorkgroups(16))
+        : tileOf(16, 2, 128, 32, splitWorkgroups(16));
   } else if (numPixels <= 1024 && channels >= 128) {
+    const tiny = numPixels <= 400;
     tile =
       allFilters <= 64
-        ? {
-            pixels: 8,
-            filters: allFilters <= 48 ? allFilters : 32,
-            channelChunk: 16,
-            threadPixels: 1,
-            threadFilters: 4,
-            channelSplits: 8,
-          }
+        ? tileOf(8, 1, upTo48, 16, splitChannels(8))
         : allFilters <= 192
-          ? {
-              pixels: numPixels <= 400 ? 8 : 16,
-              filters: 32,
-              channelChunk: 32,
-              threadPixels: 1,
-              threadFilters: 4,
-              channelSplits: numPixels <= 400 ? 8 : 4,
-            }
-          : {
-              pixels: 64,
-              filters: 128,
-              channelChunk: 32,
-              threadPixels: 2,
-              threadFilters: 4,
-              workgroupSplits: 4,
-            };
+          ? tileOf(tiny ? 8 : 16, 1, 32, 32, splitChannels(tiny ? 8 : 4))
+          : tileOf(64, 2, 128, 32, splitWorkgroups(4));
   } else if (numPixels <= 4096 && channels >= 128) {
     tile =
       allFilters <= 48 || channels < 256
-        ? {
-            pixels: 8,
-            filters: allFilters <= 48 ? allFilters : 32,
-            channelChunk: 16,
-            threadPixels: 1,
-            threadFilters: 4,
-            channelSplits: 4,
-          }
+        ? tileOf(8, 1, upTo48, 16, splitChannels(4))
         : allFilters <= 96
-          ? {
-              pixels: 32,
-              filters: allFilters,
-              channelChunk: 32,
-              threadPixels: 4,
-              threadFilters: 4,
-              workgroupSplits: 8,
-            }
-          : {
-              pixels: 64,
-              filters: Math.min(allFilters, 224),
-              channelChunk: 32,
-              threadPixels: 4,
-              threadFilters: 4,
-              workgroupSplits: 4,
-            };
+          ? tileOf(32, 4, allFilters, 32, splitWorkgroups(8))
+          : tileOf(64, 4, Math.min(allFilters, 224), 32, splitWorkgroups(4));
   } else if (numPixels <= 16384 && channels >= 128) {
     const narrow = allFilters <= 48 || channels < 256;
     const strided = problem.stride === 2 && allFilters <= 96 && !narrow;
-    tile = {
-      pixels: strided ? 32 : 64,
-      filters: narrow ? (allFilters <= 48 ? allFilters : 32) : allFilters <= 224 ? allFilters : 128,
-      channelChunk: 32,
-      threadPixels: 4,
-      threadFilters: 4,
-      workgroupSplits: strided ? 2 : 4,
-    };
+    const filters = narrow ? upTo48 : allFilters <= 224 ? allFilters : 128;
+    tile = tileOf(strided ? 32 : 64, 4, filters, 32, splitWorkgroups(strided ? 2 : 4));
+  } else if (allFilters > 48 && channels <= 64 && numPixels >= 4096) {
+    // Shallow large maps with many filters: keep the filters together, the
+    // depthwise is computed once per block.
+    const wide = numPixels > 16384;
+    tile = tileOf(wide ? 64 : 32, wide ? 4 : 2, allFilters <= 96 ? allFilters : 64, chunk);
   } else {
     // Light depthwise work (under 64 channels, stride 1): smaller
     // workgroups with 2 pixels per invocation won (112²x48: 1.40× vs 1.15×;
     // 193²x24: 1.06× vs 0.98×). Past 65536 pixels (batch 8 and up) 128-pixel
-    // tiles won (112²x48: 1.39–1.43×, 112²x144 s2: 1.23×). Wider layers keep
-    // their filters together: the depthwise is computed once per block.
+    // tiles won (112²x48: 1.39–1.43×, 112²x144 s2: 1.23×).
     const light = channels < 64 && problem.stride === 1 && numPixels >= 4096;
     const large = numPixels > 65536;
-    if (allFilters > 48 && channels <= 64 && numPixels >= 4096) {
-      const wide = numPixels > 16384;
-      tile = {
-        pixels: wide ? 64 : 32,
-        filters: allFilters <= 96 ? allFilters : 64,
-        channelChunk: chunk,
-        threadPixels: wide ? 4 : 2,
-        threadFilters: 4,
-      };
-    } else {
-      const pixels = large
-        ? 128
-        : light
-          ? 32
-          : Math.min(64, Math.max(8, 2 ** Math.floor(Math.log2(Math.max(1, numPixels / 96)))));
-      tile = {
-        pixels,
-        filters: allFilters <= 48 ? allFilters : 32,
-        channelChunk: large && light ? 16 : chunk,
-        threadPixels: large ? 4 : light ? 2 : pixels >= 64 ? 4 : pixels >= 32 ? 2 : 1,
-        threadFilters: 4,
-      };
-    }
+    const pixels = large
+      ? 128
+      : light
+        ? 32
+        : Math.min(64, Math.max(8, 2 ** Math.floor(Math.log2(Math.max(1, numPixels / 96)))));
+    const threadPixels = large ? 4 : light ? 2 : pixels >= 64 ? 4 : pixels >= 32 ? 2 : 1;
+    tile = tileOf(pixels, threadPixels, upTo48, large && light ? 16 : chunk);
   }
   while (!dwPwTileFits(tile, limits).supported && (tile.channelSplits ?? 1) > 1) {
     tile.channelSplits = (tile.channelSplits ?? 1) / 2;

@@ -3,8 +3,10 @@ import * as tf from '@tensorflow/tfjs-core';
 
 import { FusedGraphModel, loadGraphModel } from '../../src/graph-rewrite';
 import { fuseLayersModel } from '../../src/layers-rewrite';
-import { CONSERVATIVE_PROFILE } from '../../src/planner';
+import { CONSERVATIVE_PROFILE, H100_LIKE_PROFILE } from '../../src/planner';
+import { itInNode, readModelArtifacts } from '../helpers/node_models';
 import { buildSmallModel, SMALL_INPUT } from '../layers-rewrite/small_model';
+import { smoothImage } from './model_builder';
 import { expectAllClose } from '../helpers/compare';
 import { describeFused, fusedBackend } from '../helpers/describe';
 import { ModelBuilder } from './model_builder';
@@ -180,4 +182,37 @@ describeFused('replay of recorded dispatches', () => {
     plain.dispose();
     keras.dispose();
   });
+
+  itInNode(
+    'replays MobileNetV2 (mobilenet_v2_mid): logits and softmax equal a run without replay, input by input',
+    async () => {
+      const artifacts = await readModelArtifacts('models/mobilenet_v2_mid');
+      const options = { profile: H100_LIKE_PROFILE, precompile: false };
+      const replayed = await loadGraphModel(tf.io.fromMemory(artifacts), options);
+      const plain = await loadGraphModel(tf.io.fromMemory(artifacts), { ...options, replay: false });
+      const outputs = ['StatefulPartitionedCall/sequential/dense/BiasAdd', 'Identity'];
+      const shape = [1, 224, 224, 3];
+      const image = smoothImage(shape);
+      for (let i = 0; i < 3; i++) {
+        // A different image each run: a replay that kept the recorded input would be caught.
+        const x = tf.tensor(
+          image.map((v, k) => (k % 3 === i ? 1 - v : v)),
+          shape,
+        );
+        const got = await valuesOf(replayed.execute(x, outputs));
+        if (i > 0) {
+          // The recorded run and the replayed one (the first run is tfjs's own path).
+          const expected = await valuesOf(plain.execute(x, outputs));
+          got.forEach((v, k) =>
+            expectAllClose(v, expected[k], { atol: 0, rtol: 0 }, `run ${i} ${outputs[k]}`),
+          );
+        }
+        x.dispose();
+      }
+      expect(replayed.replay!.recordings).toBe(1);
+      replayed.dispose();
+      plain.dispose();
+    },
+    600_000,
+  );
 });

@@ -78,6 +78,7 @@ export type {
   GraphFusionPlan,
   KindCounts,
   LoadTimings,
+  ModelReplay,
   PlanChoice,
   PrecompileTimings,
   SiteReport,

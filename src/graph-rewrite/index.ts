@@ -7,6 +7,8 @@
 export { loadGraphModel, defaultProfile } from './load';
 export { precompile } from './precompile';
 export type { PrecompileTimings } from './precompile';
+export { MAX_RECORDINGS } from './replay';
+export type { ModelReplay } from './replay';
 export type { FusedGraphModel, FusedLoadOptions, LoadTimings } from './load';
 export { fuseGraphModelArtifacts } from './fuse';
 export type { FuseOptions, FuseResult } from './fuse';

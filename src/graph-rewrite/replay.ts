@@ -105,7 +105,10 @@ export class ModelReplay {
     const key = keyOf(entries, outputs);
     const recorded = this.recorded.get(key);
     if (recorded === null) return this.execute(inputs, outputs);
-    if (recorded != null && recorded.backend === backend) return this.replay(recorded, entries);
+    if (recorded != null && recorded.backend === backend) {
+      // Inputs held by another backend run as tfjs runs them (it moves their data).
+      return this.replay(recorded, entries) ?? this.execute(inputs, outputs);
+    }
     if (recorded != null) {
       this.forget(key); // recorded on another instance of the backend
     }
@@ -136,13 +139,16 @@ export class ModelReplay {
     if (recorded != null) recorded.backend.releaseRecording(recorded.recording);
   }
 
-  private replay(recorded: Recorded, entries: [string, tf.Tensor][]): tf.Tensor | tf.Tensor[] {
+  /** The replayed outputs, or null when an input is not on this backend's GPU. */
+  private replay(recorded: Recorded, entries: [string, tf.Tensor][]): tf.Tensor | tf.Tensor[] | null {
     const { backend } = recorded;
-    const copies = entries.map(([, t], i) => {
-      const from = backend.bufferOf(t);
-      if (from == null) throw new Error(`replay: input ${i} is not on the ${tf.getBackend()} backend's GPU`);
-      return { from, to: recorded.inputs[i].buffer, bytes: recorded.inputs[i].bytes };
-    });
+    const sources = entries.map(([, t]) => backend.bufferOf(t));
+    if (sources.some((b) => b == null)) return null;
+    const copies = sources.map((from, i) => ({
+      from: from!,
+      to: recorded.inputs[i].buffer,
+      bytes: recorded.inputs[i].bytes,
+    }));
     const outputs = backend.replay(recorded.recording.dispatches, copies, recorded.outputs);
     return recorded.single ? outputs[0] : outputs;
   }

@@ -93,6 +93,24 @@ describeFused('replay of recorded dispatches', () => {
     plain.dispose();
   });
 
+  it('runs inputs held by another backend as tfjs does (their data moved), recorded or not', async () => {
+    const { replayed, plain } = await loadBoth();
+    for (let i = 0; i < 4; i++) {
+      const x = randomInput(350 + i);
+      await tf.setBackend('cpu');
+      const onCpuBackend = tf.tensor(await x.data(), x.shape);
+      await tf.setBackend('webgpu-fused');
+      const expected = await valuesOf(plain.execute(x));
+      const got = await valuesOf(replayed.execute(i % 2 === 0 ? onCpuBackend : x));
+      got.forEach((v, k) => expectAllClose(v, expected[k], { atol: 0, rtol: 0 }, `run ${i}`));
+      x.dispose();
+      onCpuBackend.dispose();
+    }
+    expect(replayed.replay!.recordings).toBe(1);
+    replayed.dispose();
+    plain.dispose();
+  });
+
   it('records each input shape on its own; predict() and tidy() see ordinary tensors', async () => {
     const { replayed, plain } = await loadBoth();
     for (let i = 0; i < 3; i++) {

@@ -59,9 +59,7 @@ export class DispatchRecorder {
 
   /** A buffer released earlier in the recording with this size and usage, if any. */
   take(size: number, usage: number): GPUBuffer | undefined {
-    const buffer = this.free.get(poolKey(size, usage))?.pop();
-    if (buffer != null) this.acquired.add(buffer);
-    return buffer;
+    return this.free.get(poolKey(size, usage))?.pop();
   }
 
   noteAcquired(buffer: GPUBuffer): void {

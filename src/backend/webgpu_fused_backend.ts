@@ -317,9 +317,9 @@ const stockRecordAndSubmit = (WebGPUBackend.prototype as unknown as { recordAndS
 (WebGPUFusedBackend.prototype as unknown as { recordAndSubmit: FusedRecordAndSubmit }).recordAndSubmit =
   function (this: WebGPUFusedBackend, program: ExtraBindingsProgram, ...rest: unknown[]) {
     const extra = program.extraBindings;
-    const pipeline = program.pipeline;
+    const pipeline = program.pipeline instanceof Promise ? null : (program.pipeline ?? null);
     this.pendingExtraBindings = extra != null && extra.length > 0 ? extra : null;
-    this.pendingPipeline = pipeline instanceof Promise ? null : (pipeline ?? null);
+    this.pendingPipeline = pipeline;
     this.lastBindGroup = null;
     const recorder = this.recorder;
     if (recorder != null) {
@@ -332,15 +332,10 @@ const stockRecordAndSubmit = (WebGPUBackend.prototype as unknown as { recordAndS
       this.pendingExtraBindings = null;
       this.pendingPipeline = null;
     }
-    if (
-      recorder != null &&
-      this.lastBindGroup != null &&
-      pipeline != null &&
-      !(pipeline instanceof Promise)
-    ) {
+    if (recorder != null && this.lastBindGroup != null && pipeline != null) {
       const [x, y, z] = program.dispatch;
       recorder.record({
-        pipeline: pipeline as GPUComputePipeline,
+        pipeline,
         bindGroup: this.lastBindGroup,
         workgroups: [x, y ?? 1, z ?? 1],
       });

@@ -41,19 +41,19 @@ function compileFeeds(model: GraphModel, inputShapes?: number[][]): tf.NamedTens
   return feeds;
 }
 
-/**
- * Compiles `model`'s WebGPU pipelines for one input shape in parallel and
- * uploads its weights, so that the first inference runs without compiles.
- * Resolves at once on a backend without parallel compilation (cpu, wasm).
- * Models with control flow or dynamic output shapes (which need
- * `executeAsync`) are left to compile on first use.
- */
 /** Where a precompile's time went: the compile-only pass (encoding, uploads), then waiting for the compiles. */
 export interface PrecompileTimings {
   passMs: number;
   compileWaitMs: number;
 }
 
+/**
+ * Compiles `model`'s WebGPU pipelines for one input shape in parallel and
+ * uploads its weights, so that the first inference runs without compiles.
+ * Resolves at once (zero timings) on a backend without parallel compilation (cpu, wasm).
+ * Models with control flow or dynamic output shapes (which need
+ * `executeAsync`) are left to compile on first use.
+ */
 export async function precompile(model: GraphModel, inputShapes?: number[][]): Promise<PrecompileTimings> {
   const backend = tf.backend();
   if (!isCompilingBackend(backend)) return { passMs: 0, compileWaitMs: 0 };

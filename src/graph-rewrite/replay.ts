@@ -18,7 +18,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 
 import type { DispatchRecording } from '../backend/dispatch_recorder';
-import { ReplayOutput, WebGPUFusedBackend } from '../backend/webgpu_fused_backend';
+import { BufferCopy, ReplayOutput, WebGPUFusedBackend } from '../backend/webgpu_fused_backend';
 
 /** Input shapes recorded per model at most; other shapes run as tfjs runs them. */
 export const MAX_RECORDINGS = 8;
@@ -78,6 +78,17 @@ function sameForm(inputs: Inputs, tensors: tf.Tensor[]): Inputs {
   const map: tf.NamedTensorMap = {};
   Object.keys(inputs).forEach((k, i) => (map[k] = tensors[i]));
   return map;
+}
+
+/** The GPU buffers of the inputs, or null when one is not on `backend`'s GPU. */
+function inputBuffers(backend: WebGPUFusedBackend, entries: [string, tf.Tensor][]): GPUBuffer[] | null {
+  const buffers = entries.map(([, t]) => backend.bufferOf(t));
+  return buffers.every((b) => b != null) ? (buffers as GPUBuffer[]) : null;
+}
+
+/** Copies of the input buffers into the recording's (slot i receives input i). */
+function copiesInto(sources: GPUBuffer[], slots: { buffer: GPUBuffer; bytes: number }[]): BufferCopy[] {
+  return sources.map((from, i) => ({ from, to: slots[i].buffer, bytes: slots[i].bytes }));
 }
 
 function keyOf(entries: [string, tf.Tensor][], outputs: Options): string {
@@ -142,14 +153,13 @@ export class ModelReplay {
   /** The replayed outputs, or null when an input is not on this backend's GPU. */
   private replay(recorded: Recorded, entries: [string, tf.Tensor][]): tf.Tensor | tf.Tensor[] | null {
     const { backend } = recorded;
-    const sources = entries.map(([, t]) => backend.bufferOf(t));
-    if (sources.some((b) => b == null)) return null;
-    const copies = sources.map((from, i) => ({
-      from: from!,
-      to: recorded.inputs[i].buffer,
-      bytes: recorded.inputs[i].bytes,
-    }));
-    const outputs = backend.replay(recorded.recording.dispatches, copies, recorded.outputs);
+    const sources = inputBuffers(backend, entries);
+    if (sources == null) return null;
+    const outputs = backend.replay(
+      recorded.recording.dispatches,
+      copiesInto(sources, recorded.inputs),
+      recorded.outputs,
+    );
     return recorded.single ? outputs[0] : outputs;
   }
 
@@ -165,17 +175,13 @@ export class ModelReplay {
     entries: [string, tf.Tensor][],
     outputs: Options,
   ): tf.Tensor | tf.Tensor[] {
-    const sources = entries.map(([, t]) => backend.bufferOf(t));
-    if (sources.some((b) => b == null)) return this.execute(inputs, outputs);
+    const sources = inputBuffers(backend, entries);
+    if (sources == null) return this.execute(inputs, outputs);
     const slots = entries.map(([, t]) => {
       const bytes = bytesOf(t);
       return { buffer: backend.acquireOutputBuffer(bytes), bytes, shape: t.shape, dtype: t.dtype };
     });
-    backend.replay(
-      [],
-      slots.map((s, i) => ({ from: sources[i]!, to: s.buffer, bytes: s.bytes })),
-      [],
-    );
+    backend.replay([], copiesInto(sources, slots), []);
     const inputTensors = slots.map((s) => backend.tensorOn(s.buffer, s.shape, s.dtype));
     const recorder = backend.startRecording();
     let result: tf.Tensor | tf.Tensor[];
@@ -209,11 +215,8 @@ export class ModelReplay {
     }));
     const copies = backend.replay([], [], replayOutputs);
     // The run's inputs and outputs stay with the recording: pinned, then released into it.
-    for (const t of [...inputTensors, ...results]) {
-      const buffer = backend.bufferOf(t);
-      if (buffer != null) recorder.pin(buffer);
-      t.dispose();
-    }
+    [...slotBuffers, ...resultBuffers].forEach((b) => recorder.pin(b!));
+    [...inputTensors, ...results].forEach((t) => t.dispose());
     const recording = backend.stopRecording(recorder);
     this.recorded.set(
       key,

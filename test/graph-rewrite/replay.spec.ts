@@ -37,6 +37,16 @@ async function loadBoth(): Promise<{ replayed: FusedGraphModel; plain: FusedGrap
   return { replayed, plain };
 }
 
+/** Every output of a replayed run equals, bit for bit, the same output of a run without replay. */
+function expectSameOutputs(
+  got: Float32Array[],
+  expected: Float32Array[],
+  label: (k: number) => string,
+): void {
+  expect(got.length).withContext('number of outputs').toBe(expected.length);
+  got.forEach((v, k) => expectAllClose(v, expected[k], { atol: 0, rtol: 0 }, label(k)));
+}
+
 async function valuesOf(result: tf.Tensor | tf.Tensor[]): Promise<Float32Array[]> {
   const list = Array.isArray(result) ? result : [result];
   const values = await Promise.all(list.map((t) => t.data() as Promise<Float32Array>));
@@ -54,7 +64,7 @@ describeFused('replay of recorded dispatches', () => {
       const expected = await valuesOf(plain.execute(x, ['out', 'side']));
       const got = await valuesOf(replayed.execute(x, ['out', 'side']));
       expect(got.length).toBe(2);
-      got.forEach((v, k) => expectAllClose(v, expected[k], { atol: 0, rtol: 0 }, `run ${i} output ${k}`));
+      expectSameOutputs(got, expected, (k) => `run ${i} output ${k}`);
       expect(replayed.replay!.recordings).toBe(i >= 1 ? 1 : 0);
       x.dispose();
     }
@@ -69,7 +79,7 @@ describeFused('replay of recorded dispatches', () => {
     for (let i = 0; i < xs.length; i++) {
       const expected = await valuesOf(plain.execute(xs[i]));
       const got = await valuesOf(outs[i]);
-      got.forEach((v, k) => expectAllClose(v, expected[k], { atol: 0, rtol: 0 }, `run ${i} output ${k}`));
+      expectSameOutputs(got, expected, (k) => `run ${i} output ${k}`);
     }
     xs.forEach((x) => x.dispose());
     replayed.dispose();
@@ -85,7 +95,7 @@ describeFused('replay of recorded dispatches', () => {
       for (const x of [computed, onCpu]) {
         const expected = await valuesOf(plain.execute(x));
         const got = await valuesOf(replayed.execute(x));
-        got.forEach((v, k) => expectAllClose(v, expected[k], { atol: 0, rtol: 0 }, `run ${i}`));
+        expectSameOutputs(got, expected, () => `run ${i}`);
       }
       [a, computed, onCpu].forEach((t) => t.dispose());
     }
@@ -102,7 +112,7 @@ describeFused('replay of recorded dispatches', () => {
       await tf.setBackend('webgpu-fused');
       const expected = await valuesOf(plain.execute(x));
       const got = await valuesOf(replayed.execute(i % 2 === 0 ? onCpuBackend : x));
-      got.forEach((v, k) => expectAllClose(v, expected[k], { atol: 0, rtol: 0 }, `run ${i}`));
+      expectSameOutputs(got, expected, () => `run ${i}`);
       x.dispose();
       onCpuBackend.dispose();
     }
@@ -120,7 +130,7 @@ describeFused('replay of recorded dispatches', () => {
         const kept = tf.tidy(() => replayed.predict(x) as tf.Tensor[]);
         const got = await valuesOf(kept);
         expect(got[0].length).toBe(batch * 9 * 9 * 8);
-        got.forEach((v, k) => expectAllClose(v, expected[k], { atol: 0, rtol: 0 }, `batch ${batch}`));
+        expectSameOutputs(got, expected, () => `batch ${batch}`);
         x.dispose();
       }
     }
@@ -192,7 +202,7 @@ describeFused('replay of recorded dispatches', () => {
       const x = tf.randomUniform(SMALL_INPUT, -1, 1, 'float32', 800 + i);
       const expected = await valuesOf(plain.predict(x) as tf.Tensor);
       const got = await valuesOf(replayed.predict(x) as tf.Tensor);
-      expectAllClose(got[0], expected[0], { atol: 0, rtol: 0 }, `run ${i}`);
+      expectSameOutputs(got, expected, () => `run ${i}`);
       x.dispose();
     }
     expect(replayed.replay!.recordings).toBe(1);
@@ -221,9 +231,7 @@ describeFused('replay of recorded dispatches', () => {
         if (i > 0) {
           // The recorded run and the replayed one (the first run is tfjs's own path).
           const expected = await valuesOf(plain.execute(x, outputs));
-          got.forEach((v, k) =>
-            expectAllClose(v, expected[k], { atol: 0, rtol: 0 }, `run ${i} ${outputs[k]}`),
-          );
+          expectSameOutputs(got, expected, (k) => `run ${i} ${outputs[k]}`);
         }
         x.dispose();
       }

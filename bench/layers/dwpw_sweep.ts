@@ -52,7 +52,7 @@ const THREAD_PIXELS = list('thread-pixels', '1,2,4');
 const THREAD_FILTERS = list('thread-filters', '4,8');
 const CHANNEL_SPLITS = list('channel-splits', '1,4');
 const WORKGROUP_SPLITS = list('workgroup-splits', '1,2,4,8,16');
-const ORDERS = (args.orders ?? 'pixels,filters').split(',') as Array<'pixels' | 'filters'>;
+const ORDERS = (args.orders ?? 'pixels,filters').split(',') as Array<'pixels' | 'filters' | 'grid'>;
 /** Site names (e.g. `14²x816->136`) to sweep; all when absent. */
 const ONLY = args.only?.split(',');
 /** Depthwise runs (pixels per register window) to try; 0: the kernel's default. */
@@ -142,7 +142,7 @@ function grid(problem: DwPwProblem, limits: KernelLimits): DwPwTile[] {
 const label = (t: DwPwTile) =>
   `p${t.pixels}/${t.threadPixels} f${t.filters}/${t.threadFilters} c${t.channelChunk}` +
   `${t.channelSplits ? ` s${t.channelSplits}` : ''}${t.workgroupSplits ? ` w${t.workgroupSplits}` : ''}` +
-  `${t.threadOrder === 'filters' ? ' F' : ''}${t.depthwiseRun ? ` r${t.depthwiseRun}` : ''}`;
+  `${t.threadOrder === 'filters' ? ' F' : t.threadOrder === 'grid' ? ' G' : ''}${t.depthwiseRun ? ` r${t.depthwiseRun}` : ''}`;
 
 async function sweep(shape: Shape, batch: number) {
   await tf.setBackend('webgpu-fused');
@@ -160,7 +160,14 @@ async function sweep(shape: Shape, batch: number) {
     outWidth: out,
   };
   const defaultTile = resolveDwPwTile(problem, limits);
-  const tiles = [defaultTile, { ...defaultTile, threadOrder: 'filters' as const }, ...grid(problem, limits)];
+  const tiles = [
+    defaultTile,
+    ...ORDERS.filter((o) => o !== (defaultTile.threadOrder ?? 'pixels')).map((threadOrder) => ({
+      ...defaultTile,
+      threadOrder,
+    })),
+    ...grid(problem, limits),
+  ];
   const stockRunner = await on('webgpu', async () => buildSiteRunner('dwpw', problem, { kind: 'unfused' }));
   const stock = stockRunner.run;
   const stockOnce = async () => (await on('webgpu', () => gpuTime(stock))).kernelMs;

@@ -137,6 +137,10 @@ async function child() {
   let loadMs: number;
   let firstRunMs: number;
   let loadTimings: unknown;
+  /** tfjs: compute pipelines the backend compiled (distinct programs). */
+  let programs: number | undefined;
+  /** tfjs: the part of the first run spent in execute() (encoding), before the read-back. */
+  let executeMs: number | undefined;
   if (runtime === 'ort') {
     const ort = loadOrt();
     const bytes = readFileSync(args.onnx);
@@ -160,11 +164,14 @@ async function child() {
     loadMs = t2 - t1;
     loadTimings = (m as { loadTimings?: unknown }).loadTimings;
     const x = tf.tensor(data, shape);
-    await readOutputs(m.execute(x, outputs));
+    const ys = m.execute(x, outputs);
+    executeMs = performance.now() - t2;
+    await readOutputs(ys);
     x.dispose();
     firstRunMs = performance.now() - t2;
+    programs = Object.keys((tf.backend() as unknown as { pipelineCache: object }).pipelineCache).length;
   }
-  const result = { initMs, loadMs, firstRunMs, firstResultSinceStartMs: performance.now(), loadTimings };
+  const result = { initMs, loadMs, firstRunMs, firstResultSinceStartMs: performance.now(), loadTimings, programs, executeMs };
   console.log(CHILD_TAG + JSON.stringify(result));
 }
 
@@ -181,6 +188,9 @@ interface ColdResult {
   firstResultSinceStartMs: number;
   /** webgpu-fused: where loadGraphModel's time went (model.loadTimings). */
   loadTimings?: unknown;
+  /** tfjs: compute pipelines compiled by the end of the first run. */
+  programs?: number;
+  executeMs?: number;
 }
 
 function coldRun(runtime: ColdRuntime, p: Prepared, batch: number): ColdResult | { error: string } {
@@ -525,7 +535,7 @@ async function main() {
       for (const rt of COLD_RUNTIMES) {
         const runs = Array.from({ length: COLD }, () => coldRun(rt, p, batch));
         const ok = runs.filter((r): r is ColdResult => !('error' in r));
-        const pick = (k: Exclude<keyof ColdResult, 'loadTimings'>) => median(ok.map((r) => r[k]));
+        const pick = (k: 'initMs' | 'loadMs' | 'firstRunMs' | 'firstResultSinceStartMs') => median(ok.map((r) => r[k]));
         cold[key][rt] = {
           median: ok.length
             ? {
@@ -548,7 +558,9 @@ async function main() {
                 : `failed: ${cold[key][rt].errors[0]}`),
         );
         ok.forEach(
-          (r) => r.loadTimings != null && console.log(`  load timings ${JSON.stringify(r.loadTimings)}`),
+          (r) =>
+            (r.loadTimings != null || r.programs != null) &&
+            console.log(`  ${r.programs ?? '?'} programs, execute ${r.executeMs?.toFixed(0)} ms; load timings ${JSON.stringify(r.loadTimings ?? null)}`),
         );
       }
     }

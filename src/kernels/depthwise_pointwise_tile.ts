@@ -41,6 +41,19 @@ export function dwPwFilterMajor(tile: DwPwTile): boolean {
   return tile.threadOrder === 'filters';
 }
 
+/**
+ * The lane grid of threadOrder 'grid': runs of `pixelLanes` × `filterLanes`
+ * (at most 4 × 8) consecutive invocations hold that many pixels × filter
+ * vec4s. The largest that divides the tile's pixel and filter invocations.
+ */
+export function dwPwLaneGrid(tile: DwPwTile): { pixelLanes: number; filterLanes: number } {
+  const filterThreads = tile.filters / tile.threadFilters;
+  const pixelThreads = tile.pixels / tile.threadPixels;
+  const filterLanes = [8, 4, 2, 1].find((l) => filterThreads % l === 0) ?? 1;
+  const pixelLanes = [32, 16, 8, 4, 2, 1].find((l) => l * filterLanes <= 32 && pixelThreads % l === 0) ?? 1;
+  return { pixelLanes, filterLanes };
+}
+
 export function dwPwInvocations(tile: DwPwTile): number {
   return (tile.pixels / tile.threadPixels) * (tile.filters / tile.threadFilters) * dwPwSplits(tile);
 }
@@ -102,8 +115,8 @@ export function dwPwTileFits(tile: DwPwTile, limits: KernelLimits): Support {
   if (!isPositiveInt(splits) || splits > 16) {
     return { supported: false, reason: 'channelSplits must be an integer from 1 to 16' };
   }
-  if (tile.threadOrder != null && tile.threadOrder !== 'pixels' && tile.threadOrder !== 'filters') {
-    return { supported: false, reason: "threadOrder must be 'pixels' or 'filters'" };
+  if (tile.threadOrder != null && !['pixels', 'filters', 'grid'].includes(tile.threadOrder)) {
+    return { supported: false, reason: "threadOrder must be 'pixels', 'filters' or 'grid'" };
   }
   const workgroupSplits = dwPwWorkgroupSplits(tile);
   if (!isPositiveInt(workgroupSplits) || workgroupSplits > 64) {
@@ -186,8 +199,11 @@ function tileOf(
  *     1.2–1.5×); else up to 48 filters all, wider in blocks of 32 (BlazeFace's
  *     16² and 32² maps: 1.14–1.49× against 1.02–1.37× with all filters);
  *     under 64 channels at stride 1 with 4096+ pixels, 32-pixel tiles with 2
- *     pixels per invocation; past 65536 pixels 128-pixel tiles with 4; else
- *     about P / 96 pixels per workgroup (8 to 64).
+ *     pixels per invocation; past 65536 pixels 128-pixel tiles with 4, in
+ *     16-channel chunks over 32 channels, and with 48 filters by the 'grid'
+ *     thread order (PoseNet 193²x24→48 at batch 8: 1.10× against 0.86×,
+ *     bench/results/dwpw-sweep-2026-11-26-h100-grid-b8.json); else about
+ *     P / 96 pixels per workgroup (8 to 64).
  * Shrunk until it fits the device.
  */
 export function defaultDwPwTile(problem: DwPwProblem, limits: KernelLimits): DwPwTile {
@@ -249,7 +265,12 @@ export function defaultDwPwTile(problem: DwPwProblem, limits: KernelLimits): DwP
         ? 32
         : Math.min(64, Math.max(8, 2 ** Math.floor(Math.log2(Math.max(1, numPixels / 96)))));
     const threadPixels = large ? 4 : light ? 2 : pixels >= 64 ? 4 : pixels >= 32 ? 2 : 1;
-    tile = tileOf(pixels, threadPixels, upTo48, large && light ? 16 : chunk);
+    // Chunks of 16 where the channels take several (112²x48); up to 32
+    // channels in one chunk, none wasted (193²x24: 1.10× with the grid
+    // order, 0.86× in 16-channel chunks by pixels).
+    const largeLight = large && light;
+    tile = tileOf(pixels, threadPixels, upTo48, largeLight && channels > 32 ? 16 : chunk);
+    if (largeLight && upTo48 >= 48) tile.threadOrder = 'grid';
   }
   while (!dwPwTileFits(tile, limits).supported && (tile.channelSplits ?? 1) > 1) {
     tile.channelSplits = (tile.channelSplits ?? 1) / 2;

@@ -31,6 +31,7 @@ import {
   dwPwRun,
   dwPwSplits,
   dwPwFilterMajor,
+  dwPwLaneGrid,
   dwPwTileRowVecs,
   dwPwWorkgroupSplits,
 } from './depthwise_pointwise_tile';
@@ -64,6 +65,13 @@ export interface DepthwisePointwiseConfig {
 
 /** The pointwise stage of a split tile: raw sums, no bias or activation. */
 const RAW_SUMS: StageEpilogue = { hasBias: false, activation: 'linear', hasPreluWeights: false };
+
+/** The thread order in shaderKey: p, f, or g + the lane grid. */
+function threadOrderKey(tile: DwPwTile): string {
+  if (tile.threadOrder !== 'grid') return dwPwFilterMajor(tile) ? 'f' : 'p';
+  const { pixelLanes, filterLanes } = dwPwLaneGrid(tile);
+  return `g${pixelLanes}x${filterLanes}`;
+}
 
 export class DepthwisePointwiseProgram implements WebGPUProgram {
   outputShape: number[];
@@ -113,7 +121,7 @@ export class DepthwisePointwiseProgram implements WebGPUProgram {
     this.shaderKey =
       `dwPw_${config.kernelSize}_${config.strides.join('x')}_${tile.pixels}_${tile.filters}_` +
       `${tile.channelChunk}_${tile.threadPixels}_${tile.threadFilters}_${dwPwRun(tile)}_${dwPwSplits(tile)}_` +
-      `${this.workgroupSplits}_${dwPwFilterMajor(tile) ? 'f' : 'p'}_` +
+      `${this.workgroupSplits}_${threadOrderKey(tile)}_` +
       `${this.channelsAligned}_${this.filtersAligned}_` +
       `${epilogueKey(dw)}_${epilogueKey(pw)}`;
   }
@@ -136,12 +144,12 @@ export class DepthwisePointwiseProgram implements WebGPUProgram {
     const accLength = threadPixels * filterVecs;
     const wgSplits = this.workgroupSplits;
     const filterThreads = filters / threadFilters;
-    const filterMajor = dwPwFilterMajor(tile);
+    const order = tile.threadOrder ?? 'pixels';
     // The tile's j-th filter vec4 of this invocation: adjacent for one
     // invocation (pixel-major), or strided so that adjacent invocations
-    // hold adjacent vec4s (filter-major).
+    // hold adjacent vec4s (filter-major, grid).
     const filterVecOf = (j: string) =>
-      filterMajor ? `filterThread + ${j} * ${filterThreads}` : `filterThread * ${filterVecs} + ${j}`;
+      order === 'pixels' ? `filterThread * ${filterVecs} + ${j}` : `filterThread + ${j} * ${filterThreads}`;
     return `
   var<workgroup> dwTile : array<vec4<f32>, ${splits * dwSlice}>;
   var<workgroup> wTile : array<vec4<f32>, ${splits * wSlice}>;
@@ -206,15 +214,7 @@ export class DepthwisePointwiseProgram implements WebGPUProgram {
     // ${splits} slices of invocations take interleaved channel chunks.
     let slice = tid / ${sliceThreads};
     let sliceTid = tid % ${sliceThreads};
-    ${
-      filterMajor
-        ? `// Consecutive invocations take consecutive filter vec4s (coalesced stores).
-    let pixelThread = sliceTid / ${filterThreads};
-    let filterThread = sliceTid % ${filterThreads};`
-        : `// Consecutive invocations take consecutive pixels (broadcast weight loads).
-    let pixelThread = sliceTid % ${pixelThreads};
-    let filterThread = sliceTid / ${pixelThreads};`
-    }
+    ${this.threadMappingSnippet(pixelThreads, filterThreads)}
 
     var acc = array<vec4<f32>, ${accLength}>();
     // A trip count uniform across the workgroup (barriers inside); chunks
@@ -328,6 +328,29 @@ export class DepthwisePointwiseProgram implements WebGPUProgram {
     }
   }
 `;
+  }
+
+  /** Which pixel and filter vec4 of the tile the invocation `sliceTid` of its slice takes. */
+  private threadMappingSnippet(pixelThreads: number, filterThreads: number): string {
+    switch (this.config.tile.threadOrder ?? 'pixels') {
+      case 'filters':
+        return `// Consecutive invocations take consecutive filter vec4s (coalesced stores).
+    let pixelThread = sliceTid / ${filterThreads};
+    let filterThread = sliceTid % ${filterThreads};`;
+      case 'grid': {
+        const { pixelLanes: pl, filterLanes: fl } = dwPwLaneGrid(this.config.tile);
+        return `// Runs of ${pl * fl} invocations take ${pl} pixels × ${fl} filter vec4s: both operand loads are
+    // broadcasts or contiguous rows of workgroup memory.
+    let laneRun = sliceTid / ${pl * fl};
+    let lane = sliceTid % ${pl * fl};
+    let pixelThread = (laneRun / ${filterThreads / fl}) * ${pl} + lane / ${fl};
+    let filterThread = (laneRun % ${filterThreads / fl}) * ${fl} + lane % ${fl};`;
+      }
+      default:
+        return `// Consecutive invocations take consecutive pixels (broadcast weight loads).
+    let pixelThread = sliceTid % ${pixelThreads};
+    let filterThread = sliceTid / ${pixelThreads};`;
+    }
   }
 
   /**

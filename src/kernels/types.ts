@@ -98,11 +98,16 @@ export interface DwPwTile {
   workgroupSplits?: number;
   /**
    * What consecutive invocations of the pointwise stage take: consecutive
-   * pixels ('pixels', the default: each weight load is a broadcast) or
+   * pixels ('pixels', the default: each weight load is a broadcast),
    * consecutive filter vec4s ('filters': the output stores coalesce, which
-   * matters when each output needs few multiply-adds).
+   * matters when each output needs few multiply-adds), or a small grid of
+   * both ('grid': each run of 32 invocations holds up to 4 pixels × 8 filter
+   * vec4s, so its depthwise loads are broadcasts to 8 invocations and its
+   * weight loads one contiguous 128-byte row; with 'pixels' or 'filters'
+   * one of the two operands costs a workgroup-memory transaction per 8
+   * invocations).
    */
-  threadOrder?: 'pixels' | 'filters';
+  threadOrder?: 'pixels' | 'filters' | 'grid';
 }
 
 /**

@@ -123,7 +123,7 @@ function randomTile(rng: Random, limits: KernelLimits): DwPwTile {
       threadFilters,
       channelSplits: rng.pick([1, 1, 2, 3, 4]),
       workgroupSplits: rng.pick([1, 1, 2, 3]),
-      threadOrder: rng.pick(['pixels', 'filters'] as const),
+      threadOrder: rng.pick(['pixels', 'filters', 'grid'] as const),
     };
     if (dwPwTileFits(tile, limits).supported) return tile;
   }
@@ -295,6 +295,9 @@ describeFused('FusedDepthwisePointwiseConv2D', () => {
         threadFilters: 16,
         threadOrder: 'filters',
       },
+      // Runs of invocations on a grid of pixels × filter vec4s: 16 × 2 lanes, then 8 × 4.
+      { pixels: 64, filters: 24, channelChunk: 16, threadPixels: 4, threadFilters: 4, threadOrder: 'grid' },
+      { pixels: 32, filters: 32, channelChunk: 8, threadPixels: 2, threadFilters: 8, threadOrder: 'grid' },
     ];
     const backend = fusedBackend();
     const keys = new Set<string>();

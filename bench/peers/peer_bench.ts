@@ -171,7 +171,15 @@ async function child() {
     firstRunMs = performance.now() - t2;
     programs = Object.keys((tf.backend() as unknown as { pipelineCache: object }).pipelineCache).length;
   }
-  const result = { initMs, loadMs, firstRunMs, firstResultSinceStartMs: performance.now(), loadTimings, programs, executeMs };
+  const result = {
+    initMs,
+    loadMs,
+    firstRunMs,
+    firstResultSinceStartMs: performance.now(),
+    loadTimings,
+    programs,
+    executeMs,
+  };
   console.log(CHILD_TAG + JSON.stringify(result));
 }
 
@@ -535,7 +543,8 @@ async function main() {
       for (const rt of COLD_RUNTIMES) {
         const runs = Array.from({ length: COLD }, () => coldRun(rt, p, batch));
         const ok = runs.filter((r): r is ColdResult => !('error' in r));
-        const pick = (k: 'initMs' | 'loadMs' | 'firstRunMs' | 'firstResultSinceStartMs') => median(ok.map((r) => r[k]));
+        const pick = (k: 'initMs' | 'loadMs' | 'firstRunMs' | 'firstResultSinceStartMs') =>
+          median(ok.map((r) => r[k]));
         cold[key][rt] = {
           median: ok.length
             ? {
@@ -560,7 +569,9 @@ async function main() {
         ok.forEach(
           (r) =>
             (r.loadTimings != null || r.programs != null) &&
-            console.log(`  ${r.programs ?? '?'} programs, execute ${r.executeMs?.toFixed(0)} ms; load timings ${JSON.stringify(r.loadTimings ?? null)}`),
+            console.log(
+              `  ${r.programs ?? '?'} programs, execute ${r.executeMs?.toFixed(0)} ms; load timings ${JSON.stringify(r.loadTimings ?? null)}`,
+            ),
         );
       }
     }

@@ -241,3 +241,40 @@ describeFused('bind group reuse on the device', () => {
     tf.dispose([x, filter]);
   });
 });
+
+describeFused('uploads of CPU values', () => {
+  it('writes float32, int32 and bool values into new buffers with queue.writeBuffer', async () => {
+    const backend = fusedBackend();
+    const writes = spyOn(backend.device.queue, 'writeBuffer').and.callThrough();
+    // Sizes no earlier spec released, so the pool has no buffer to hand out.
+    const floats = Array.from({ length: 1237 }, (_, i) => Math.sin(i) * 100);
+    const ints = Array.from({ length: 1239 }, (_, i) => ((i * 7919) % 2003) - 1000);
+    const bools = Array.from({ length: 1241 }, (_, i) => i % 3 === 0);
+    const f = tf.tensor1d(floats);
+    const n = tf.tensor1d(ints, 'int32');
+    const b = tf.tensor1d(bools, 'bool');
+    const out = [tf.add(f, 0), tf.add(n, 0), tf.logicalNot(tf.logicalNot(b))];
+    expect(Array.from(await out[0].data())).toEqual(Array.from(new Float32Array(floats)));
+    expect(Array.from(await out[1].data())).toEqual(ints);
+    expect(Array.from(await out[2].data())).toEqual(bools.map(Number));
+    const written = writes.calls.allArgs().map((args) => (args[2] as unknown as ArrayLike<number>).length);
+    expect(written).toEqual(jasmine.arrayContaining([1237, 1239, 1241]));
+    tf.dispose([f, n, b, ...out]);
+  });
+
+  it('takes released buffers again through tfjs, with the new values, while older results stay right', async () => {
+    const size = 1543;
+    const valuesOf = (k: number) => Array.from({ length: size }, (_, i) => k * 1000 + i);
+    const results: tf.Tensor[] = [];
+    // Each round releases its input's buffer, which the next round's upload takes from the pool.
+    for (let k = 0; k < 4; k++) {
+      const x = tf.tensor1d(valuesOf(k));
+      results.push(tf.add(x, 1));
+      x.dispose();
+    }
+    for (let k = 0; k < 4; k++) {
+      expect(Array.from(await results[k].data())).toEqual(valuesOf(k).map((v) => v + 1));
+    }
+    tf.dispose(results);
+  });
+});

@@ -67,8 +67,9 @@ export interface DeviceProfile {
  *   mobilenet_v2_mid (batch 1, 8, 32) and posenet (batch 1)
  *   (bench/results/planner-2026-11-26-h100-v1.json) and checked against the
  *   block benchmark (blocks-2026-11-26-h100-v7.json): bench/planner/model_fit.ts;
- *   DW→PW refitted with the repeated-depthwise term on the planner's decisions
- *   (planner-2026-11-26-h100-v9.json and -v10-hs-bf.json), the block on those of
+ *   DW→PW refitted with the repeated- and strided-depthwise terms on the
+ *   planner's decisions (planner-2026-11-26-h100-v15.json and
+ *   -v15-posenet-b8-b32.json), the block on those of
  *   planner-2026-11-26-h100-v11.json (bench/planner/calibration_fit.ts --decisions).
  */
 export const H100_LIKE_PROFILE: DeviceProfile = {
@@ -87,7 +88,7 @@ export const H100_LIKE_PROFILE: DeviceProfile = {
   rereadCostFactor: 0.25,
   simdWidth: 32,
   fusedEfficiency: {
-    dwpw: { scale: 4, exponent: 1.5 },
+    dwpw: { scale: 2, exponent: 0.75 },
     pwdw: { scale: 0.6, exponent: 2 },
     pwdwpw: { scale: 0.3, exponent: 0.5 },
   },

@@ -59,6 +59,22 @@ const DEPTHWISE_TAP_EFFICIENCY = loopEfficiency(4, 2);
 const REPEATED_DEPTHWISE_SLOWDOWN = 3.5;
 
 /**
+ * How much slower the DW→PW kernel's depthwise stage runs at stride 2 than
+ * the model's depthwise stage: each output reads a window twice as wide,
+ * and the sites measured slower than predicted by about the same factor at
+ * every size (planner-2026-11-26-h100-v15*.json: measured / predicted
+ * 0.61–0.86 at stride 2; PoseNet's 193²x48 s2→96 at batch 8 predicted
+ * 1.22×, measured 0.84×). Fitted with the profile's DW→PW calibration on
+ * the planner benchmark's decisions (bench/planner/calibration_fit.ts
+ * --decisions on planner-2026-11-26-h100-v15 and -v15-posenet-b8-b32):
+ * no chosen fusion measured slower, regret 0–2.2 % per model and batch
+ * (1.5 % with a losing PoseNet fusion at batch 8 before); over the
+ * measured sites of v9, v10-hs-bf, v13 and v15 the RMS log error of the
+ * predicted speedups fell from 0.30–0.39 to 0.23–0.32.
+ */
+const STRIDED_DEPTHWISE_SLOWDOWN = 4;
+
+/**
  * DW→PW: a workgroup owns `pixels` consecutive output pixels × `filters`
  * output channels and walks the C input channels in chunks. Per workgroup:
  * the distinct x positions its pixels' windows touch × C, all k²·C depthwise
@@ -94,6 +110,7 @@ export function dwPwFusedCost(problem: DwPwProblem, tile: DwPwTile): KernelCost 
   const pwComputed = 2 * problem.channels * computedPixels * filterBlocks * tile.filters;
   const flops = dwFlops(d) + pwFlops(p);
   const dwStageEfficiency =
+    (problem.stride > 1 ? 1 / STRIDED_DEPTHWISE_SLOWDOWN : 1) *
     DEPTHWISE_TAP_EFFICIENCY *
     laneUtilization((tile.pixels * tile.channelChunk * dwPwSplits(tile)) / 4, dwPwInvocations(tile));
   return {

@@ -68,6 +68,35 @@ export function pixelRunFootprint(d: DwLayerShape, first: number, last: number, 
   return positions;
 }
 
+/**
+ * pixelRunFootprint through `memo`: a run's footprint depends only on its
+ * first and last columns, the rows it spans and how far its windows reach
+ * past the top and bottom of the image (runs in the middle rows of an image
+ * repeat the same few shapes).
+ */
+function memoRunFootprint(
+  d: DwLayerShape,
+  first: number,
+  last: number,
+  pad: Padding,
+  memo: Map<number, number>,
+): number {
+  const { outWidth: wo, kernelSize: k, stride: s } = d;
+  const r0 = Math.floor(first / wo);
+  const r1 = Math.floor(last / wo);
+  const span = r1 - r0;
+  const topCut = Math.max(0, pad.top - r0 * s);
+  const bottomCut = Math.max(0, r1 * s - pad.top + k - d.inHeight);
+  if (span >= 4096 || topCut >= 16 || bottomCut >= 16) return pixelRunFootprint(d, first, last, pad);
+  const key = (((topCut * 16 + bottomCut) * 4096 + span) * wo + (first % wo)) * wo + (last % wo);
+  let positions = memo.get(key);
+  if (positions == null) {
+    positions = pixelRunFootprint(d, first, last, pad);
+    memo.set(key, positions);
+  }
+  return positions;
+}
+
 const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
 
 const runCache = new Map<string, number>();
@@ -91,12 +120,14 @@ export function totalRunFootprint(d: DwLayerShape, pixelsPerRun: number): number
   const images = Math.min(d.batch, period);
   const perImageSum = new Array<number>(images).fill(0);
   const total = images * perImage;
+  const memo = new Map<number, number>();
   for (let start = 0; start < total; start += pixelsPerRun) {
     const end = Math.min(total, start + pixelsPerRun);
     for (let a = start; a < end; ) {
       const image = Math.floor(a / perImage);
       const pieceEnd = Math.min(end, (image + 1) * perImage);
-      perImageSum[image] += pixelRunFootprint(d, a - image * perImage, pieceEnd - 1 - image * perImage, pad);
+      const offset = image * perImage;
+      perImageSum[image] += memoRunFootprint(d, a - offset, pieceEnd - 1 - offset, pad, memo);
       a = pieceEnd;
     }
   }

@@ -68,7 +68,25 @@ describePure('planner cost model: footprints', () => {
       outHeight: 8,
       outWidth: 8,
     };
-    for (const d of [DW_16, odd, strided]) {
+    // Larger kernels on larger maps: many runs share a shape (memoized) away from the top and bottom rows.
+    const wide: DwLayerShape = {
+      ...DW_16,
+      inHeight: 23,
+      inWidth: 23,
+      outHeight: 23,
+      outWidth: 23,
+      kernelSize: 5,
+    };
+    const wideStrided: DwLayerShape = {
+      ...DW_16,
+      inHeight: 29,
+      inWidth: 29,
+      outHeight: 15,
+      outWidth: 15,
+      kernelSize: 7,
+      stride: 2,
+    };
+    for (const d of [DW_16, odd, strided, wide, wideStrided]) {
       for (const batch of [1, 2, 3, 5, 8, 13, 32]) {
         for (const run of [1, 3, 4, 16, 20, 64, 100, 256]) {
           const shape = { ...d, batch };

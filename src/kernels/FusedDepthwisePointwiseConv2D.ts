@@ -274,6 +274,7 @@ export function fusedDepthwisePointwiseConv2D(args: {
   );
   const uniforms = [
     { type: 'int32' as const, data: [convInfo.padInfo.top, convInfo.padInfo.left] },
+    { type: 'int32' as const, data: [convInfo.strideHeight, convInfo.strideWidth] },
     { type: 'int32' as const, data: [problem.outChannels] },
     ...epilogueUniformData(stageAttrs.dw, problem.outHeight, problem.outWidth, problem.channels),
     ...pwUniforms,

@@ -51,7 +51,11 @@ export interface DepthwisePointwiseConfig {
   /** [N, Ho, Wo, F]. */
   outputShape: number[];
   kernelSize: number;
-  /** Depthwise strides; compiled in (they size the register window). */
+  /**
+   * Depthwise strides: compiled in where they size the register window (runs
+   * of several pixels), else read from uniforms, so sites that differ only
+   * in stride share one program.
+   */
   strides: [number, number];
   /** Input channels C and output channels F. */
   channels: number;
@@ -82,7 +86,7 @@ export class DepthwisePointwiseProgram implements WebGPUProgram {
   variableComponents: number[];
   outputComponent: number;
   // The output of a split tile is its partial sums: F and N travel apart from outShape.
-  uniforms = `pads : vec2<i32>, outChannels : i32, ${epilogueUniforms('dw')} ${epilogueUniforms('pw')}`;
+  uniforms = `pads : vec2<i32>, strides : vec2<i32>, outChannels : i32, ${epilogueUniforms('dw')} ${epilogueUniforms('pw')}`;
   workgroupSize: [number, number, number];
   private readonly config: DepthwisePointwiseConfig;
   private readonly channelsAligned: boolean;
@@ -119,7 +123,7 @@ export class DepthwisePointwiseProgram implements WebGPUProgram {
     this.dispatchLayout = { x: [2], y: [1], z: [0, 3] };
 
     this.shaderKey =
-      `dwPw_${config.kernelSize}_${config.strides.join('x')}_${tile.pixels}_${tile.filters}_` +
+      `dwPw_${config.kernelSize}_${dwPwRun(tile) === 1 ? 'u' : config.strides.join('x')}_${tile.pixels}_${tile.filters}_` +
       `${tile.channelChunk}_${tile.threadPixels}_${tile.threadFilters}_${dwPwRun(tile)}_${dwPwSplits(tile)}_` +
       `${this.workgroupSplits}_${threadOrderKey(tile)}_` +
       `${this.channelsAligned}_${this.filtersAligned}_` +
@@ -129,9 +133,10 @@ export class DepthwisePointwiseProgram implements WebGPUProgram {
   getUserCode(): string {
     const { kernelSize: k, strides, tile, dw, pw } = this.config;
     const { pixels, filters, channelChunk, threadPixels, threadFilters } = tile;
-    const [sh, sw] = strides;
     const run = dwPwRun(tile);
-    const window = (run - 1) * sw + k;
+    // Single-pixel runs read a k-wide window whatever the stride: it comes from uniforms.
+    const [sh, sw] = run === 1 ? ['uniforms.strides.x', 'uniforms.strides.y'] : strides;
+    const window = run === 1 ? k : (run - 1) * Number(sw) + k;
     const invocations = dwPwInvocations(tile);
     const pixelThreads = pixels / threadPixels;
     const filterVecs = threadFilters / 4;
@@ -254,7 +259,7 @@ export class DepthwisePointwiseProgram implements WebGPUProgram {
                 for (var kw = 0; kw < ${k}; kw++) {
                   let w = dwWAt((kh * ${k} + kw) * channels, c);
                   for (var i = 0; i < ${run}; i++) {
-                    sums[i] = fma(xs[i * ${sw} + kw], w, sums[i]);
+                    sums[i] = fma(xs[${run === 1 ? '' : `i * ${sw} + `}kw], w, sums[i]);
                   }
                 }
               }

@@ -320,6 +320,37 @@ describeFused('FusedDepthwisePointwiseConv2D', () => {
     expectAllClose(results[0], expected.values, { atol: 1e-3, rtol: 1e-3 }, 'tiled vs cpu');
   });
 
+  it('shares one program between strides where the tile runs single pixels, with each stride right', async () => {
+    const rng = new Random(515);
+    const tile: DwPwTile = {
+      pixels: 16,
+      filters: 16,
+      channelChunk: 8,
+      threadPixels: 2,
+      threadFilters: 4,
+      depthwiseRun: 1,
+    };
+    const backend = fusedBackend();
+    const keys: string[] = [];
+    const run = backend.runWebGPUProgram.bind(backend);
+    const spy = spyOn(backend, 'runWebGPUProgram').and.callFake((program, ...rest) => {
+      keys.push(program.shaderKey);
+      return run(program, ...rest);
+    });
+    // The same epilogues (part of the program) at both strides.
+    const stages = {
+      dw: { bias: rng.array(12), activation: 'relu6' as const, leakyreluAlpha: 0.2 },
+      pw: { bias: rng.array(16), activation: 'linear' as const, leakyreluAlpha: 0.2 },
+    };
+    const cases = [1, 2].map((stride) =>
+      makeCase(rng, { n: 2, h: 13, w: 10, c: 12, f: 16, k: 3, stride, pad: 'same' }, stages, tile),
+    );
+    for (const t of cases) await expectMatchesStock(t);
+    spy.and.callThrough();
+    const fusedKeys = [...new Set(keys.filter((key) => key.startsWith('dwPw_')))];
+    expect(fusedKeys.length).withContext(fusedKeys.join(' ')).toBe(1);
+  });
+
   it('rejects tiles that exceed the device limits with a clear error', async () => {
     const rng = new Random(4);
     const t = makeCase(rng, { n: 1, h: 4, w: 4, c: 8, f: 8, k: 3, stride: 1, pad: 'same' });

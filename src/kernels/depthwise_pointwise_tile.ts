@@ -168,9 +168,11 @@ function tileOf(
  * batch of MobileNetV2 and PoseNet: bench/results/layers-2026-11-26-h100-v7-dwpw*.json,
  * dwpw-sweep-2026-11-26-h100-posenet.json; ratios are stock / fused GPU
  * time). By output pixels P = N·Ho·Wo, input channels C and filters F:
- *   - P ≤ 100, C ≥ 256 (7² outputs at batch 1): all filters (up to 256,
- *     else blocks of 128 with 4 pixels per invocation), 8-pixel tiles, the
- *     channel loop split over 16 workgroups: 1.9–2.3×;
+ *   - P ≤ 100, C ≥ 256 (7² outputs at batch 1): 16-pixel tiles of up to
+ *     128 filters, 2 pixels per invocation, the grid thread order, the
+ *     channel loop split over 16 workgroups: 2.56–3.09× (all filters in
+ *     8-pixel tiles, or blocks of 128 with 4 pixels per invocation:
+ *     2.21–2.85×; bench/results/dwpw-sweep-2026-11-26-h100-grid-b1.json);
  *   - P ≤ 256, C ≥ 256 (14² at batch 1): 8-pixel tiles of 32 filters, the
  *     channel loop split over 8 slices of invocations: 1.9–2.1× (all filters
  *     with 16 workgroup splits: 1.2–1.65×);
@@ -216,10 +218,8 @@ export function defaultDwPwTile(problem: DwPwProblem, limits: KernelLimits): DwP
   const splitWorkgroups = (workgroupSplits: number) => ({ workgroupSplits });
   let tile: DwPwTile;
   if (numPixels <= 100 && channels >= 256) {
-    tile =
-      allFilters <= 256
-        ? tileOf(8, 1, allFilters, 32, splitWorkgroups(16))
-        : tileOf(32, 4, 128, 32, splitWorkgroups(16));
+    tile = tileOf(16, 2, Math.min(allFilters, 128), 32, splitWorkgroups(16));
+    tile.threadOrder = 'grid';
   } else if (numPixels <= 256 && channels >= 256) {
     tile = tileOf(8, 1, 32, 32, splitChannels(8));
   } else if (numPixels <= 512 && channels >= 256) {

@@ -257,8 +257,9 @@ describeFused('uploads of CPU values', () => {
     expect(Array.from(await out[0].data())).toEqual(Array.from(new Float32Array(floats)));
     expect(Array.from(await out[1].data())).toEqual(ints);
     expect(Array.from(await out[2].data())).toEqual(bools.map(Number));
-    const written = writes.calls.allArgs().map((args) => (args[2] as unknown as ArrayLike<number>).length);
-    expect(written).toEqual(jasmine.arrayContaining([1237, 1239, 1241]));
+    // Bytes written per call (writeBuffer's size argument).
+    const written = writes.calls.allArgs().map((args) => args[4]);
+    expect(written).toEqual(jasmine.arrayContaining([1237 * 4, 1239 * 4, 1241 * 4]));
     tf.dispose([f, n, b, ...out]);
   });
 

@@ -384,7 +384,7 @@ function writeIntoNewBuffer(self: StockInternals, data: TensorData): boolean {
         : Int32Array.from(values as ArrayLike<number>);
   if (typed.length * 4 !== size) return false;
   const buffer = manager.acquireBuffer(size, usage);
-  if (size > 0) self.queue.writeBuffer(buffer, 0, typed as GPUAllowSharedBufferSource);
+  if (size > 0) self.queue.writeBuffer(buffer, 0, typed.buffer as ArrayBuffer, typed.byteOffset, size);
   data.resource = buffer;
   data.values = null;
   return true;

@@ -43,6 +43,11 @@ export function fileHandler(dir: string): tf.io.IOHandler {
 /** The input placeholder's shape with a dynamic batch replaced by `batch` (a fixed batch is kept). */
 export function inputShapeOf(dir: string, batch: number): number[] {
   const { modelJson } = readModel(dir);
+  if (!Array.isArray(modelJson.modelTopology?.node)) {
+    throw new Error(
+      `${dir} is not a converted GraphModel (no graph nodes); load Keras models with loadLayersModel`,
+    );
+  }
   const node = modelJson.modelTopology.node.find((n: { op: string }) => n.op === 'Placeholder');
   const dims = node.attr.shape.shape.dim.map((d: { size: string }) => Number(d.size));
   return [dims[0] > 0 ? dims[0] : batch, ...dims.slice(1)];

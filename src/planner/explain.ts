@@ -14,7 +14,17 @@ export function formatTile(tile: SiteTile): string {
     return `${tile.tileH}x${tile.tileW} f${tile.filters} ch${tile.chunk} t${tile.threadPixels}x${tile.threadFilters}${split}`;
   }
   if ('pixels' in tile) {
-    return `px${tile.pixels} f${tile.filters} kc${tile.channelChunk} t${tile.threadPixels}x${tile.threadFilters}`;
+    // Channel splits inside (s) and across (w) workgroups, thread order and depthwise run when not the defaults.
+    const extras = [
+      (tile.channelSplits ?? 1) > 1 ? `s${tile.channelSplits}` : '',
+      (tile.workgroupSplits ?? 1) > 1 ? `w${tile.workgroupSplits}` : '',
+      tile.threadOrder != null && tile.threadOrder !== 'pixels' ? tile.threadOrder : '',
+      tile.depthwiseRun != null ? `run${tile.depthwiseRun}` : '',
+    ].filter((e) => e !== '');
+    return [
+      `px${tile.pixels} f${tile.filters} kc${tile.channelChunk} t${tile.threadPixels}x${tile.threadFilters}`,
+      ...extras,
+    ].join(' ');
   }
   return `${tile.tileH}x${tile.tileW} c${tile.channels} pos${tile.threadPositions} wg${tile.workgroupSize}`;
 }

@@ -22,6 +22,7 @@ import {
   deviceProfileFromLimits,
   explain,
   findSites,
+  formatTile,
   planFusions,
 } from '../../src/planner';
 import { describePure } from '../helpers/describe';
@@ -143,6 +144,25 @@ describePure('planner plans', () => {
       expect(row).toContain(site.decision);
     }
     expect(text).toContain("policy 'auto'");
+  });
+
+  it('names every non-default choice of a DW→PW tile', () => {
+    expect(formatTile({ pixels: 8, filters: 32, channelChunk: 16, threadPixels: 1, threadFilters: 4 })).toBe(
+      'px8 f32 kc16 t1x4',
+    );
+    expect(
+      formatTile({
+        pixels: 16,
+        filters: 128,
+        channelChunk: 32,
+        threadPixels: 2,
+        threadFilters: 4,
+        channelSplits: 2,
+        workgroupSplits: 16,
+        threadOrder: 'grid',
+        depthwiseRun: 1,
+      }),
+    ).toBe('px16 f128 kc32 t2x4 s2 w16 grid run1');
   });
 
   it("policy 'auto' only fuses predicted savings and never predicts a slowdown", () => {

@@ -35,7 +35,8 @@ export interface DispatchRecording {
   readonly owned: readonly GPUBuffer[];
 }
 
-const poolKey = (size: number, usage: number) => `${size}_${usage}`;
+/** The key of tfjs's buffer pool (BufferManager) for buffers of this size and usage. */
+export const poolKey = (size: number, usage: number) => `${size}_${usage}`;
 
 export class DispatchRecorder {
   readonly dispatches: RecordedDispatch[] = [];

@@ -24,7 +24,7 @@ import { engine, Tensor } from '@tensorflow/tfjs-core';
 import type { DataType } from '@tensorflow/tfjs-core';
 
 import { BindGroupCache } from './bind_group_cache';
-import { DispatchRecorder, DispatchRecording } from './dispatch_recorder';
+import { DispatchRecorder, DispatchRecording, poolKey } from './dispatch_recorder';
 import { UniformField, UniformStore } from './uniform_cache';
 
 export interface AdapterDescription {
@@ -51,7 +51,7 @@ interface StockInternals {
   bufferManager: {
     acquireBuffer(size: number, usage: number, mappedAtCreation?: boolean, reuse?: boolean): GPUBuffer;
     releaseBuffer(buffer: GPUBuffer, reuse?: boolean): void;
-    /** Released buffers by `${size}_${usage}`, handed out again before new ones are made. */
+    /** Released buffers by poolKey(size, usage), handed out again before new ones are made. */
     freeBuffers: Map<string, GPUBuffer[]>;
   };
   tensorMap: { get(dataId: object): TensorData | undefined; set(dataId: object, data: TensorData): void };
@@ -371,9 +371,9 @@ function writeIntoNewBuffer(self: StockInternals, data: TensorData): boolean {
   const { dtype, values } = data;
   if (dtype !== 'float32' && dtype !== 'int32' && dtype !== 'bool') return false;
   const size = 4 * data.shape.reduce((a, b) => a * b, 1);
-  const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+  const usage = outputUsage();
   const manager = self.bufferManager;
-  if ((manager.freeBuffers.get(`${size}_${usage}`)?.length ?? 0) > 0) return false;
+  if ((manager.freeBuffers.get(poolKey(size, usage))?.length ?? 0) > 0) return false;
   const typed =
     dtype === 'float32'
       ? values instanceof Float32Array

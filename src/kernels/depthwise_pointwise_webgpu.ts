@@ -136,7 +136,7 @@ export class DepthwisePointwiseProgram implements WebGPUProgram {
     const run = dwPwRun(tile);
     // Single-pixel runs read a k-wide window whatever the stride: it comes from uniforms.
     const [sh, sw] = run === 1 ? ['uniforms.strides.x', 'uniforms.strides.y'] : strides;
-    const window = run === 1 ? k : (run - 1) * Number(sw) + k;
+    const window = (run - 1) * strides[1] + k;
     const invocations = dwPwInvocations(tile);
     const pixelThreads = pixels / threadPixels;
     const filterVecs = threadFilters / 4;

@@ -23,6 +23,7 @@ import { FusionReport, loadGraphModel } from '../../src/graph-rewrite/index';
 import { loadLayersModel } from '../../src/layers-rewrite/index';
 import { autotune, deviceProfileFromLimits, H100_LIKE_PROFILE } from '../../src/planner/index';
 import { makeSiteTimer } from '../../src/ops/site_timer';
+import { POINTWISE_FLAG } from '../../src/kernels/pointwise_conv2d';
 import { kernelLimitsOf } from '../../src/kernels/fused_conv_util';
 import { fileHandler, inputShapeOf, smoothImage } from '../../scripts/model_files';
 import {
@@ -39,7 +40,10 @@ import {
 const args = parseArgs(process.argv.slice(2));
 const MODELS = (args.models ?? 'mobilenet_v2_mid,mobilenet_v2,posenet,blazeface,handskeleton').split(',');
 const BATCHES = (args.batches ?? '1,8').split(',').map(Number);
-/** Plans to run; `PLAN:noreplay` loads a GraphModel with replay of recorded dispatches off. */
+/**
+ * Plans to run; `PLAN:noreplay` loads a GraphModel with replay of recorded dispatches off, `PLAN:nopw`
+ * runs its 1x1 convolutions with tfjs's kernels instead of the pointwise program.
+ */
 const PLANS = (args.plans ?? 'all,auto,tuned').split(',');
 const ROUNDS = Number(args.rounds ?? 20);
 const WARMUP = Number(args.warmup ?? 30);
@@ -56,14 +60,32 @@ interface Runner {
 /** A GraphModel (execute) or a LayersModel (predict): both give one output tensor here. */
 type Model = GraphModel | LayersModel;
 
-async function makeRunner(label: string, backend: string, model: Model, shape: number[], data: Float32Array) {
+async function makeRunner(
+  label: string,
+  backend: string,
+  model: Model,
+  shape: number[],
+  data: Float32Array,
+  pointwise = true,
+) {
   await tf.setBackend(backend);
   const input = tf.tensor(data, shape);
-  const run = () => {
+  const infer = () => {
     // A LayersModel's execute() needs output names; predict() is its inference call.
     const out = model instanceof LayersModel ? model.predict(input) : (model as GraphModel).execute(input);
     return Array.isArray(out) ? out[0] : out;
   };
+  // ':nopw' runs 1x1 convolutions with tfjs's kernels instead of the pointwise program.
+  const run = pointwise
+    ? infer
+    : () => {
+        tf.env().set(POINTWISE_FLAG, false);
+        try {
+          return infer();
+        } finally {
+          tf.env().set(POINTWISE_FLAG, true);
+        }
+      };
   return { label, backend, model, input, run } as Runner;
 }
 
@@ -125,7 +147,7 @@ async function measureModel(name: string, batch: number, device: string) {
     });
     if (plan === 'tuned') reports.tuneMs = tuneMs;
     reports[variant] = { counts: model.fusion.counts, plan: model.fusion.plan?.totals ?? null };
-    runners.push(await makeRunner(`fused:${variant}`, 'webgpu-fused', model, shape, data));
+    runners.push(await makeRunner(`fused:${variant}`, 'webgpu-fused', model, shape, data, flag !== 'nopw'));
   }
 
   // First inference: shader compiles + the run + readback.

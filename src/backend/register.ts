@@ -12,11 +12,12 @@ import {
   KernelConfig,
   registerBackend,
   registerKernel,
+  unregisterKernel,
 } from '@tensorflow/tfjs-core';
 // Side effect: registers the stock kernels under 'webgpu', which we copy.
 import '@tensorflow/tfjs-backend-webgpu';
 
-import { fusedKernelConfigs } from '../kernels/register_all_kernels';
+import { fusedKernelConfigs, replacedKernelConfigs } from '../kernels/register_all_kernels';
 import { DeviceOptions, requestFusedDevice } from './device';
 import { WebGPUFusedBackend } from './webgpu_fused_backend';
 
@@ -50,6 +51,12 @@ export function registerWebGPUFusedBackend(
   }
   for (const config of fusedKernelConfigs) {
     if (getKernel(config.kernelName, name) == null) {
+      registerKernel({ ...config, backendName: name } as KernelConfig);
+    }
+  }
+  for (const config of replacedKernelConfigs) {
+    if (getKernel(config.kernelName, name)?.kernelFunc !== config.kernelFunc) {
+      unregisterKernel(config.kernelName, name);
       registerKernel({ ...config, backendName: name } as KernelConfig);
     }
   }

@@ -107,6 +107,9 @@ const MIN_SPLIT_CHANNELS = 64;
 const STOCK_TILE = 32;
 /** Below this many tfjs workgroups a large GPU idles: splitting the input channels wins (1.0–2.7×). */
 const SPLIT_BELOW_STOCK_WORKGROUPS = 192;
+/** With this few (narrow outputs such as detection heads), shallower products split too (1.24×). */
+const SPLIT_BELOW_STOCK_WORKGROUPS_SHALLOW = 64;
+const SPLIT_CHANNELS_SHALLOW = 384;
 /** Input channels worth dividing among workgroups: for idle GPUs, and for deep products. */
 const SPLIT_CHANNELS = 512;
 const DEEP_CHANNELS = 448;
@@ -116,6 +119,9 @@ const DEEP_MIN_OUT_CHANNELS = 128;
 const LARGE_MAP_PIXELS = 16384;
 const SHALLOW_CHANNELS = 48;
 const WIDE_OUT_CHANNELS = 96;
+/** Mid-sized maps win where both sides are wide (PoseNet's 25² layers at batch 8: 1.07–1.14×). */
+const MID_MAP_PIXELS = 4096;
+const WIDE_BOTH_CHANNELS = 192;
 
 type PointwiseCase = 'split' | 'deep' | 'large' | 'stock';
 
@@ -124,9 +130,20 @@ const stockWorkgroups = (problem: PointwiseProblem) =>
 
 function caseOf(problem: PointwiseProblem): PointwiseCase {
   const { pixels, inChannels, outChannels } = problem;
-  if (inChannels >= SPLIT_CHANNELS && stockWorkgroups(problem) < SPLIT_BELOW_STOCK_WORKGROUPS) return 'split';
-  if (inChannels >= DEEP_CHANNELS && outChannels >= DEEP_MIN_OUT_CHANNELS) return 'deep';
+  const stock = stockWorkgroups(problem);
+  if (
+    (inChannels >= SPLIT_CHANNELS && stock < SPLIT_BELOW_STOCK_WORKGROUPS) ||
+    (inChannels >= SPLIT_CHANNELS_SHALLOW && stock < SPLIT_BELOW_STOCK_WORKGROUPS_SHALLOW)
+  ) {
+    return 'split';
+  }
+  if (inChannels >= DEEP_CHANNELS && outChannels >= DEEP_MIN_OUT_CHANNELS && stock >= SPLIT_BELOW_STOCK_WORKGROUPS) {
+    return 'deep';
+  }
   if (pixels >= LARGE_MAP_PIXELS && (inChannels <= SHALLOW_CHANNELS || outChannels >= WIDE_OUT_CHANNELS)) {
+    return 'large';
+  }
+  if (pixels >= MID_MAP_PIXELS && inChannels >= WIDE_BOTH_CHANNELS && outChannels >= WIDE_BOTH_CHANNELS) {
     return 'large';
   }
   return 'stock';
@@ -151,8 +168,8 @@ function balancedFilters(outChannels: number, most: number, threadFilters: numbe
  *     channels split among workgroups until the GPU is full;
  *   - 'deep': 128 pixels × 32 filters (64 from 137 output channels, 8 per
  *     invocation), split until the GPU is full;
- *   - otherwise 128 pixels (64 where that leaves the GPU short of
- *     workgroups) × all output channels up to 48 (4 per invocation) or 96
+ *   - otherwise 128 pixels (64 where that leaves the GPU with less than
+ *     a workgroup per SM) × all output channels up to 48 (4 per invocation) or 96
  *     (8 per invocation), else blocks of 64.
  * Shrunk to fit the device.
  */
@@ -169,7 +186,7 @@ export function defaultPointwiseTile(problem: PointwiseProblem, limits: KernelLi
     threadFilters,
     chunk: 16,
   };
-  if (kind !== 'split' && kind !== 'deep' && pwWorkgroupCount(problem, tile) < TARGET_WORKGROUPS) {
+  if (kind !== 'split' && kind !== 'deep' && pwWorkgroupCount(problem, tile) < TARGET_WORKGROUPS / 2) {
     tile.pixels = 64;
   }
   while (!pwTileFits(tile, limits).supported && tile.pixels > 16) tile.pixels /= 2;

@@ -29,7 +29,13 @@ export {
   sequenceOf,
 } from './kernel_cost';
 export type { KernelCost, KernelEstimate, SequenceEstimate } from './kernel_cost';
-export { stockAddCost, stockDepthwiseCost, stockDepthwiseLayout, stockPointwiseCost } from './stock_costs';
+export {
+  stockAddCost,
+  stockDepthwiseCost,
+  stockDepthwiseLayout,
+  stockPointwiseCost,
+  unfusedPointwiseCost,
+} from './stock_costs';
 export { dwPwFusedCost, irFusedCost, pwDwFusedCost } from './fused_costs';
 export { pixelRunFootprint, tiledHaloPositions, totalRunFootprint } from './footprint';
 export type { DwLayerShape, PwLayerShape } from './layer_shapes';

@@ -25,7 +25,7 @@ import {
 } from './graph';
 import { KernelEstimate, SequenceEstimate, estimateKernel, sequenceOf } from './kernel_cost';
 import { DwLayerShape, PwLayerShape, pwOutputElements } from './layer_shapes';
-import { stockAddCost, stockDepthwiseCost, stockPointwiseCost } from './stock_costs';
+import { stockAddCost, stockDepthwiseCost, unfusedPointwiseCost } from './stock_costs';
 import { TileSearchResult, TileSource, searchDwPwTile, searchIrTile, searchPwDwTile } from './tile_search';
 
 export const PLAN_VERSION = 1;
@@ -169,7 +169,7 @@ function stockEstimate(node: PlannerNode, profile: DeviceProfile): KernelEstimat
   }
   if (node.kind === 'pw') {
     const shape = pwShapeOf(node);
-    return typeof shape === 'string' ? undefined : estimateKernel(stockPointwiseCost(shape), profile);
+    return typeof shape === 'string' ? undefined : estimateKernel(unfusedPointwiseCost(shape, profile.limits), profile);
   }
   return undefined;
 }

@@ -21,6 +21,8 @@ import {
   pwOutputElements,
   pwWeightElements,
 } from './layer_shapes';
+import { defaultPointwiseTile, pointwiseBeatsStock, pwInvocations, pwSplits, pwWorkgroupCount } from '../kernels/pointwise_tile';
+import { KernelLimits } from '../kernels/types';
 import { totalRunFootprint } from './footprint';
 import { KernelCost, loopEfficiency } from './kernel_cost';
 
@@ -118,5 +120,38 @@ export function stockAddCost(elements: number): KernelCost {
     workgroups: Math.ceil(vec4s / 128),
     invocationsPerWorkgroup: 128,
     dispatches: 1,
+  };
+}
+
+/**
+ * A pointwise layer as `webgpu-fused` runs it outside a fusion: with its own
+ * pointwise program where that beats tfjs's matmul (kernels/pointwise_tile.ts
+ * decides, from the shape), else with tfjs's matmul.
+ */
+export function unfusedPointwiseCost(p: PwLayerShape, limits: KernelLimits): KernelCost {
+  const problem = { pixels: p.batch * p.height * p.width, inChannels: p.inChannels, outChannels: p.outChannels };
+  if (p.inChannels % 4 !== 0 || p.outChannels % 4 !== 0 || !pointwiseBeatsStock(problem)) {
+    return stockPointwiseCost(p);
+  }
+  const tile = defaultPointwiseTile(problem, limits);
+  const splits = pwSplits(tile);
+  const pixelTiles = Math.ceil(problem.pixels / tile.pixels);
+  const filterTiles = Math.ceil(p.outChannels / tile.filters);
+  const xReads = filterTiles * pwInputElements(p);
+  const weightReads = pixelTiles * pwWeightElements(p);
+  // Split tiles store raw partial sums that the reduce pass reads back.
+  const partials = splits > 1 ? 2 * splits * pwOutputElements(p) : 0;
+  const paddedOutputs = pixelTiles * tile.pixels * filterTiles * tile.filters;
+  return {
+    kernel: 'pw (pointwise program)',
+    compulsoryBytes: (pwInputElements(p) + pwWeightElements(p) + pwOutputElements(p)) * B,
+    rereadBytes: (xReads - pwInputElements(p) + weightReads - pwWeightElements(p) + partials) * B,
+    flops: pwFlops(p),
+    redundantFlops: 2 * p.inChannels * (paddedOutputs - pwOutputElements(p)),
+    // Its 4×4 and 4×8 register tiles issue at least the stock matmul's multiply-adds per load.
+    computeEfficiency: 1,
+    workgroups: pwWorkgroupCount(problem, tile),
+    invocationsPerWorkgroup: pwInvocations(tile),
+    dispatches: splits > 1 ? 2 : 1,
   };
 }

@@ -9,7 +9,10 @@ import {
   stockPointwiseCost,
   tiledHaloPositions,
   totalRunFootprint,
+  unfusedPointwiseCost,
 } from '../../src/planner';
+import { H100_LIKE_PROFILE } from '../../src/planner/device_profile';
+import { estimateKernel } from '../../src/planner/kernel_cost';
 import { DwLayerShape } from '../../src/planner/layer_shapes';
 import { describePure } from '../helpers/describe';
 
@@ -121,6 +124,21 @@ describePure('planner cost model: footprints', () => {
 });
 
 describePure('planner cost model: stock kernels', () => {
+  it("prices unfused 1x1 layers as the backend runs them: its pointwise program where it takes them, else tfjs's matmul", () => {
+    const limits = H100_LIKE_PROFILE.limits;
+    // 7×7×1344 → 224: tfjs's matmul has 2 × 7 workgroups; the program splits the 1344 channels.
+    const deep = { batch: 1, height: 7, width: 7, inChannels: 1344, outChannels: 224 };
+    const program = unfusedPointwiseCost(deep, limits);
+    expect(program.kernel).toBe('pw (pointwise program)');
+    expect(program.dispatches).toBe(2);
+    expect(program.workgroups).toBeGreaterThan(stockPointwiseCost(deep).workgroups * 10);
+    const ms = (c: ReturnType<typeof stockPointwiseCost>) => estimateKernel(c, H100_LIKE_PROFILE).ms;
+    expect(ms(program)).toBeLessThan(ms(stockPointwiseCost(deep)));
+    // A projection to few channels on a small map stays with tfjs.
+    const projection = { batch: 1, height: 28, width: 28, inChannels: 288, outChannels: 48 };
+    expect(unfusedPointwiseCost(projection, limits)).toEqual(stockPointwiseCost(projection));
+  });
+
   it('counts the bytes of a stock pointwise matmul by hand', () => {
     // 8×8 pixels (M = 64), 16 → 32 channels. 32×32 tiles: 2 row tiles × 1 column tile.
     // x 64·16 = 1024, W 16·32 = 512, y 64·32 = 2048 elements: compulsory 3584 el = 14336 B.

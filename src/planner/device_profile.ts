@@ -46,6 +46,12 @@ export interface DeviceProfile {
    * barriers, bank conflicts). See bench/planner/model_fit.ts.
    */
   fusedEfficiency?: Partial<Record<FusedKernelKind, EfficiencyCalibration>>;
+  /**
+   * Multiply-add rate of the backend's own pointwise program relative to
+   * tfjs's matmul on the shapes it takes (measured; default 1). Unfused 1x1
+   * layers run on it, so it prices the alternative to every fusion.
+   */
+  pointwiseEfficiency?: number;
   /** Where the numbers come from (measured, assumed, calibrated on ...). */
   source: string;
 }
@@ -92,10 +98,12 @@ export const H100_LIKE_PROFILE: DeviceProfile = {
     pwdw: { scale: 0.6, exponent: 2 },
     pwdwpw: { scale: 0.3, exponent: 0.5 },
   },
+  pointwiseEfficiency: 1.5,
   source:
     'H100 80GB HBM3 under Dawn: limits and 0.012 ms dispatch floor measured; ' +
     'bandwidth 80 % of spec, 10 TFLOP/s from measured 4-12 TFLOP/s, 132 workgroups x 64 invocations (SM count) fitted to measured stock matmuls, ' +
-    'fused kernel efficiencies fitted to measured block variants, L2 re-read factor assumed',
+    'fused kernel efficiencies fitted to measured block variants, L2 re-read factor assumed; ' +
+    'pointwise program efficiency 1.5 fitted to the measured site decisions of planner-2026-11-27-h100-v18',
 };
 
 /**
@@ -178,6 +186,10 @@ export function assertValidProfile(profile: DeviceProfile): void {
         `device profile '${profile.name}': fusedEfficiency.${kind} must be {scale > 0, exponent ≥ 0}, got ${JSON.stringify(value)}`,
       );
     }
+  }
+  const pointwise = profile.pointwiseEfficiency;
+  if (pointwise != null && !(Number.isFinite(pointwise) && pointwise > 0)) {
+    throw new Error(`device profile '${profile.name}': pointwiseEfficiency must be a positive number, got ${pointwise}`);
   }
   const nonNegative: (keyof DeviceProfile)[] = ['dispatchOverheadMs', 'rereadCostFactor'];
   for (const key of nonNegative) {

@@ -22,7 +22,7 @@ import {
   pwWeightElements,
 } from './layer_shapes';
 import { defaultPointwiseTile, pointwiseBeatsStock, pwInvocations, pwSplits, pwWorkgroupCount } from '../kernels/pointwise_tile';
-import { KernelLimits } from '../kernels/types';
+import { DeviceProfile } from './device_profile';
 import { totalRunFootprint } from './footprint';
 import { KernelCost, loopEfficiency } from './kernel_cost';
 
@@ -128,12 +128,12 @@ export function stockAddCost(elements: number): KernelCost {
  * pointwise program where that beats tfjs's matmul (kernels/pointwise_tile.ts
  * decides, from the shape), else with tfjs's matmul.
  */
-export function unfusedPointwiseCost(p: PwLayerShape, limits: KernelLimits): KernelCost {
+export function unfusedPointwiseCost(p: PwLayerShape, profile: DeviceProfile): KernelCost {
   const problem = { pixels: p.batch * p.height * p.width, inChannels: p.inChannels, outChannels: p.outChannels };
   if (p.inChannels % 4 !== 0 || p.outChannels % 4 !== 0 || !pointwiseBeatsStock(problem)) {
     return stockPointwiseCost(p);
   }
-  const tile = defaultPointwiseTile(problem, limits);
+  const tile = defaultPointwiseTile(problem, profile.limits);
   const splits = pwSplits(tile);
   const pixelTiles = Math.ceil(problem.pixels / tile.pixels);
   const filterTiles = Math.ceil(p.outChannels / tile.filters);
@@ -148,8 +148,7 @@ export function unfusedPointwiseCost(p: PwLayerShape, limits: KernelLimits): Ker
     rereadBytes: (xReads - pwInputElements(p) + weightReads - pwWeightElements(p) + partials) * B,
     flops: pwFlops(p),
     redundantFlops: 2 * p.inChannels * (paddedOutputs - pwOutputElements(p)),
-    // Its 4×4 and 4×8 register tiles issue at least the stock matmul's multiply-adds per load.
-    computeEfficiency: 1,
+    computeEfficiency: profile.pointwiseEfficiency ?? 1,
     workgroups: pwWorkgroupCount(problem, tile),
     invocationsPerWorkgroup: pwInvocations(tile),
     dispatches: splits > 1 ? 2 : 1,

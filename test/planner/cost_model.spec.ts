@@ -125,10 +125,9 @@ describePure('planner cost model: footprints', () => {
 
 describePure('planner cost model: stock kernels', () => {
   it("prices unfused 1x1 layers as the backend runs them: its pointwise program where it takes them, else tfjs's matmul", () => {
-    const limits = H100_LIKE_PROFILE.limits;
     // 7×7×1344 → 224: tfjs's matmul has 2 × 7 workgroups; the program splits the 1344 channels.
     const deep = { batch: 1, height: 7, width: 7, inChannels: 1344, outChannels: 224 };
-    const program = unfusedPointwiseCost(deep, limits);
+    const program = unfusedPointwiseCost(deep, H100_LIKE_PROFILE);
     expect(program.kernel).toBe('pw (pointwise program)');
     expect(program.dispatches).toBe(2);
     expect(program.workgroups).toBeGreaterThan(stockPointwiseCost(deep).workgroups * 10);
@@ -136,7 +135,7 @@ describePure('planner cost model: stock kernels', () => {
     expect(ms(program)).toBeLessThan(ms(stockPointwiseCost(deep)));
     // A projection to few channels on a small map stays with tfjs.
     const projection = { batch: 1, height: 28, width: 28, inChannels: 288, outChannels: 48 };
-    expect(unfusedPointwiseCost(projection, limits)).toEqual(stockPointwiseCost(projection));
+    expect(unfusedPointwiseCost(projection, H100_LIKE_PROFILE)).toEqual(stockPointwiseCost(projection));
   });
 
   it('counts the bytes of a stock pointwise matmul by hand', () => {

@@ -48,6 +48,8 @@ const SWEEP_RUNS = Number(args['sweep-runs'] ?? 3);
 const REPEATS = Number(args.repeats ?? 20);
 const B2B_ROUNDS = Number(args['b2b-rounds'] ?? 3);
 const NO_SWEEP = args['no-sweep'] != null;
+/** `--chunks 16,32`: reduction chunks the sweep tries (default 16). */
+const CHUNKS = (args.chunks ?? '16').split(',').map(Number);
 const ONLY = args.only;
 const BACKEND = 'Node + Dawn (npm webgpu 0.6.2), tfjs 4.22.0';
 
@@ -160,14 +162,16 @@ function sweepTiles(problem: PointwiseProblem, limits: KernelLimits): Array<[str
     ]) {
       const fit = Math.ceil(problem.outChannels / threadFilters) * threadFilters;
       const filters = fit <= 16 * threadFilters ? fit : 8 * threadFilters;
-      const base: PointwiseTile = { pixels, filters, threadPixels, threadFilters, chunk: 16 };
-      const invocations = (pixels / threadPixels) * (filters / threadFilters);
-      if (invocations < 32) continue;
-      const fill = Math.min(64, Math.floor(problem.inChannels / 64), Math.ceil(264 / pwWorkgroupCount(problem, base)));
-      for (const splits of new Set([1, Math.max(1, fill)])) {
-        const tile = splits > 1 ? { ...base, splits } : base;
-        if (!pwTileFits(tile, limits).supported) continue;
-        tiles.push([`${pixels}x${filters} r${threadPixels}x${threadFilters} s${splits}`, tile]);
+      for (const chunk of CHUNKS) {
+        const base: PointwiseTile = { pixels, filters, threadPixels, threadFilters, chunk };
+        const invocations = (pixels / threadPixels) * (filters / threadFilters);
+        if (invocations < 32) continue;
+        const fill = Math.min(64, Math.floor(problem.inChannels / 64), Math.ceil(264 / pwWorkgroupCount(problem, base)));
+        for (const splits of new Set([1, Math.max(1, fill)])) {
+          const tile = splits > 1 ? { ...base, splits } : base;
+          if (!pwTileFits(tile, limits).supported) continue;
+          tiles.push([`${pixels}x${filters} r${threadPixels}x${threadFilters} c${chunk} s${splits}`, tile]);
+        }
       }
     }
   }

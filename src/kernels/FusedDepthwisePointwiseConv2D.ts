@@ -283,11 +283,13 @@ export function fusedDepthwisePointwiseConv2D(args: {
   if (splits === 1) return out;
   const reduce = new DepthwisePointwiseReduceProgram({
     outputShape,
-    splits,
     pw: stageEpilogueOf(stageAttrs.pw),
     maxWorkgroupsPerDimension: limits.maxComputeWorkgroupsPerDimension,
   });
-  const result = backend.runWebGPUProgram(reduce, [out, ...pwEpilogueInputs], 'float32', pwUniforms);
+  const result = backend.runWebGPUProgram(reduce, [out, ...pwEpilogueInputs], 'float32', [
+    { type: 'int32' as const, data: [splits] },
+    ...pwUniforms,
+  ]);
   backend.disposeData(out.dataId);
   return result;
 }

@@ -2,7 +2,8 @@
  * Second pass of a DW→PW tile split over workgroups: adds the raw partial
  * sums of the splits (in split order, so results do not depend on
  * scheduling), applies the pointwise bias and activation, and stores the
- * output. One invocation per output vec4.
+ * output. One invocation per output vec4. The split count is a uniform
+ * (`splits`, first), so one program serves every split count.
  */
 
 import type { WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
@@ -21,7 +22,6 @@ const WORKGROUP_SIZE = 64;
 export interface DepthwisePointwiseReduceConfig {
   /** [N, Ho, Wo, F]. */
   outputShape: number[];
-  splits: number;
   pw: StageEpilogue;
   maxWorkgroupsPerDimension: number;
 }
@@ -34,7 +34,7 @@ export class DepthwisePointwiseReduceProgram implements WebGPUProgram {
   variableNames: string[];
   variableComponents: number[];
   outputComponent: number;
-  uniforms = epilogueUniforms('pw');
+  uniforms = `splits : i32, ${epilogueUniforms('pw')}`;
   workgroupSize: [number, number, number] = [WORKGROUP_SIZE, 1, 1];
   private readonly config: DepthwisePointwiseReduceConfig;
   private readonly aligned: boolean;
@@ -60,7 +60,7 @@ export class DepthwisePointwiseReduceProgram implements WebGPUProgram {
     const x = Math.min(groups, config.maxWorkgroupsPerDimension);
     this.dispatch = [x, Math.ceil(groups / x), 1];
     this.dispatchLayout = { x: [0, 1, 2, 3] };
-    this.shaderKey = `dwPwReduce_${config.splits}_${this.aligned}_${epilogueKey(config.pw)}`;
+    this.shaderKey = `dwPwReduce_${this.aligned}_${epilogueKey(config.pw)}`;
   }
 
   getUserCode(): string {
@@ -77,7 +77,7 @@ export class DepthwisePointwiseReduceProgram implements WebGPUProgram {
       let pixel = index / vecs;
       let f = (index % vecs) * 4;
       var sum = vec4<f32>(0.0);
-      for (var s = 0; s < ${this.config.splits}; s++) {
+      for (var s = 0; s < uniforms.splits; s++) {
         sum = sum + partials[(s * pixels + pixel) * vecs + f / 4];
       }
       let value = pwEpilogue(sum, (pixel / outW) % outH, pixel % outW, f);

@@ -135,11 +135,11 @@ export function runPointwiseConv2D(
   if (splits === 1) return out;
   const reduce = new DepthwisePointwiseReduceProgram({
     outputShape,
-    splits,
     pw: epilogue,
     maxWorkgroupsPerDimension: limits.maxComputeWorkgroupsPerDimension,
   });
-  const result = backend.runWebGPUProgram(reduce, [out, ...epilogueInputs], 'float32', uniforms);
+  // The same uniforms: the split count, then the epilogue's.
+  const result = backend.runWebGPUProgram(reduce, [out, ...epilogueInputs], 'float32', programUniforms);
   backend.disposeData(out.dataId);
   return result;
 }

@@ -119,9 +119,19 @@ const DEEP_MIN_OUT_CHANNELS = 128;
 const LARGE_MAP_PIXELS = 16384;
 const SHALLOW_CHANNELS = 48;
 const WIDE_OUT_CHANNELS = 96;
+/** Shallow inputs to wide outputs win from this many pixels (PoseNet's 97²x48→96 at batch 1: 1.15×). */
+const SHALLOW_WIDE_MAP_PIXELS = 8192;
 /** Mid-sized maps win where both sides are wide (PoseNet's 25² layers at batch 8: 1.07–1.14×). */
 const MID_MAP_PIXELS = 4096;
 const WIDE_BOTH_CHANNELS = 192;
+/**
+ * Shallow products (this many input channels or fewer) that would get fewer
+ * than this many workgroups from wide tiles take 32-filter tiles instead: each
+ * workgroup is short, so the GPU needs more of them (1.14–1.2× against
+ * 0.95× at batch 1).
+ */
+const NARROW_MAX_CHANNELS = 96;
+const NARROW_BELOW_WORKGROUPS = 528;
 
 type PointwiseCase = 'split' | 'deep' | 'large' | 'stock';
 
@@ -141,6 +151,9 @@ function caseOf(problem: PointwiseProblem): PointwiseCase {
     return 'deep';
   }
   if (pixels >= LARGE_MAP_PIXELS && (inChannels <= SHALLOW_CHANNELS || outChannels >= WIDE_OUT_CHANNELS)) {
+    return 'large';
+  }
+  if (pixels >= SHALLOW_WIDE_MAP_PIXELS && inChannels <= SHALLOW_CHANNELS && outChannels >= WIDE_OUT_CHANNELS) {
     return 'large';
   }
   if (pixels >= MID_MAP_PIXELS && inChannels >= WIDE_BOTH_CHANNELS && outChannels >= WIDE_BOTH_CHANNELS) {
@@ -170,7 +183,8 @@ function balancedFilters(outChannels: number, most: number, threadFilters: numbe
  *     invocation), split until the GPU is full;
  *   - otherwise 128 pixels (64 where that leaves the GPU with less than
  *     a workgroup per SM) × all output channels up to 48 (4 per invocation) or 96
- *     (8 per invocation), else blocks of 64.
+ *     (8 per invocation), else blocks of 64; shallow products that would
+ *     get few workgroups that way take blocks of 32 (4 per invocation).
  * Shrunk to fit the device.
  */
 export function defaultPointwiseTile(problem: PointwiseProblem, limits: KernelLimits): PointwiseTile {
@@ -186,7 +200,16 @@ export function defaultPointwiseTile(problem: PointwiseProblem, limits: KernelLi
     threadFilters,
     chunk: 16,
   };
-  if (kind !== 'split' && kind !== 'deep' && pwWorkgroupCount(problem, tile) < TARGET_WORKGROUPS / 2) {
+  if (
+    kind === 'large' &&
+    wide &&
+    problem.inChannels <= NARROW_MAX_CHANNELS &&
+    pwWorkgroupCount(problem, tile) < NARROW_BELOW_WORKGROUPS
+  ) {
+    tile.threadFilters = 4;
+    tile.filters = balancedFilters(outC, 32, 4);
+  }
+  if (kind === 'large' && pwWorkgroupCount(problem, tile) < TARGET_WORKGROUPS / 2) {
     tile.pixels = 64;
   }
   while (!pwTileFits(tile, limits).supported && tile.pixels > 16) tile.pixels /= 2;

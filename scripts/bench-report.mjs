@@ -228,6 +228,29 @@ function dwPwSweepSection(file) {
   md.push('');
 }
 
+function pointwiseSection(file) {
+  const { results } = file.data;
+  md.push(`### 1x1 convolutions: \`${file.name}\``, '', source(file), '');
+  md.push(
+    "Paired GPU ratio tfjs's matmul / `webgpu-fused` (through `tf.fused.conv2d`: its pointwise program where " +
+      "its rules take the shape, else tfjs's kernel, ratio ≈ 1) and of the best swept tile (the default tile " +
+      `when no sweep ran), median of ${file.data.rounds} interleaved rounds; back-to-back: un-profiled repeats.`,
+    '',
+  );
+  md.push('| layer | batch | stock GPU ms | webgpu-fused | back-to-back | tile | best tile | best |');
+  md.push('|---|---|---|---|---|---|---|---|');
+  for (const r of results) {
+    const v = r.variants;
+    const t = r.defaultTile;
+    const tile = `${t.pixels}x${t.filters} r${t.threadPixels}x${t.threadFilters}${t.splits ? ` s${t.splits}` : ''}`;
+    md.push(
+      `| ${r.layer} | ${r.batch} | ${ms(v.stock.gpuMsMedian, 4)} | ${x(v.ours.pairedGpuRatio.median)} | ` +
+        `${x(v.ours.backToBackRatio)} | ${tile} | ${r.bestTile.label} | ${x(v.best.pairedGpuRatio.median)} |`,
+    );
+  }
+  md.push('');
+}
+
 function firstInferenceSection(file) {
   const { results } = file.data;
   const variants = ['stock', 'stock:parallel', 'fused', 'fused:parallel'];
@@ -412,6 +435,7 @@ const SECTIONS = [
   ['peers', 'Peer runtimes (ONNX Runtime WebGPU)', peersSection],
   ['planner', 'Planner fidelity', plannerSection],
   ['dwpw-sweep', 'DW→PW tile sweeps', dwPwSweepSection],
+  ['pointwise', '1x1 convolutions (pointwise program vs tfjs matmul)', pointwiseSection],
 ];
 const known = new Set([...SECTIONS.map(([k]) => k), 'profile']);
 for (const [kind, title, section] of SECTIONS) {

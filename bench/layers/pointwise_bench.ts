@@ -63,7 +63,14 @@ interface Layer {
   count: number;
 }
 
-const layer = (model: string, h: number, cin: number, cout: number, activation: Layer['activation'], count = 1): Layer => ({
+const layer = (
+  model: string,
+  h: number,
+  cin: number,
+  cout: number,
+  activation: Layer['activation'],
+  count = 1,
+): Layer => ({
   model,
   h,
   cin,
@@ -126,7 +133,11 @@ function buildRunner(l: Layer, n: number, tile?: PointwiseTile): () => tf.Tensor
     return () => tf.fused.conv2d({ x, filter, strides: 1, pad: 'valid', bias, activation: l.activation });
   }
   // Through a kernel of its own, so tf.profile times it like any other kernel.
-  return () => tf.engine().runKernel(TILED_KERNEL, { x, filter, bias }, { activation: l.activation, tile } as unknown as tf.NamedAttrMap) as tf.Tensor;
+  return () =>
+    tf.engine().runKernel(TILED_KERNEL, { x, filter, bias }, {
+      activation: l.activation,
+      tile,
+    } as unknown as tf.NamedAttrMap) as tf.Tensor;
 }
 
 /** Bench-only kernel: the pointwise program with the tile given in its attributes. */
@@ -166,7 +177,11 @@ function sweepTiles(problem: PointwiseProblem, limits: KernelLimits): Array<[str
         const base: PointwiseTile = { pixels, filters, threadPixels, threadFilters, chunk };
         const invocations = (pixels / threadPixels) * (filters / threadFilters);
         if (invocations < 32) continue;
-        const fill = Math.min(64, Math.floor(problem.inChannels / 64), Math.ceil(264 / pwWorkgroupCount(problem, base)));
+        const fill = Math.min(
+          64,
+          Math.floor(problem.inChannels / 64),
+          Math.ceil(264 / pwWorkgroupCount(problem, base)),
+        );
         for (const splits of new Set([1, Math.max(1, fill)])) {
           const tile = splits > 1 ? { ...base, splits } : base;
           if (!pwTileFits(tile, limits).supported) continue;
@@ -198,7 +213,9 @@ async function measure(l: Layer, n: number) {
   ]);
   const stock = await on('webgpu', async () => buildRunner(l, n));
   const ours = await on('webgpu-fused', async () => buildRunner(l, n));
-  const tileRuns = await on('webgpu-fused', async () => candidates.map(([, tile]) => buildRunner(l, n, tile)));
+  const tileRuns = await on('webgpu-fused', async () =>
+    candidates.map(([, tile]) => buildRunner(l, n, tile)),
+  );
 
   // First calls: pipeline creation (shader compile) + run + readback.
   const firstCallMs: Record<string, number> = {};
@@ -209,7 +226,8 @@ async function measure(l: Layer, n: number) {
   const oursValues = await valuesOn('webgpu-fused', ours);
   firstCallMs.ours = performance.now() - start;
   let worstErr = maxRelErr(oursValues, reference);
-  for (const run of tileRuns) worstErr = Math.max(worstErr, maxRelErr(await valuesOn('webgpu-fused', run), reference));
+  for (const run of tileRuns)
+    worstErr = Math.max(worstErr, maxRelErr(await valuesOn('webgpu-fused', run), reference));
 
   const sweep: number[][] = candidates.map(() => []);
   for (let r = 0; r < SWEEP_RUNS; r++) {
@@ -249,14 +267,19 @@ async function measure(l: Layer, n: number) {
     await on(backend, () => backToBackMs(run, 5));
   }
   for (let r = 0; r < B2B_ROUNDS; r++) {
-    for (const [v, backend, run] of variants) b2b[v].push(await on(backend, () => backToBackMs(run, REPEATS)));
+    for (const [v, backend, run] of variants)
+      b2b[v].push(await on(backend, () => backToBackMs(run, REPEATS)));
   }
   const result: Record<string, unknown> = {};
   for (const [v] of variants) {
     result[v] = {
       gpuMsMedian: median(ms[v]),
       dispatches: dispatches[v],
-      pairedGpuRatio: { median: median(ratios[v]), p25: quantile(ratios[v], 0.25), p75: quantile(ratios[v], 0.75) },
+      pairedGpuRatio: {
+        median: median(ratios[v]),
+        p25: quantile(ratios[v], 0.25),
+        p75: quantile(ratios[v], 0.75),
+      },
       backToBackMs: median(b2b[v]),
       backToBackRatio: median(b2b.stock.map((s, i) => s / b2b[v][i])),
     };
@@ -292,7 +315,10 @@ async function main() {
     for (const l of layers) {
       const r = await measure(l, n);
       results.push(r);
-      const v = r.variants as Record<string, { pairedGpuRatio: { median: number }; backToBackRatio: number; gpuMsMedian: number }>;
+      const v = r.variants as Record<
+        string,
+        { pairedGpuRatio: { median: number }; backToBackRatio: number; gpuMsMedian: number }
+      >;
       const stockMs = v.stock.gpuMsMedian;
       console.log(
         `b${n} ${r.layer.padEnd(24)} stock ${stockMs.toFixed(4)} ms (${(r.gflop / stockMs).toFixed(1)} TFLOP/s) | ` +
@@ -301,7 +327,10 @@ async function main() {
           `first ${r.firstCallMs.stock.toFixed(0)}/${r.firstCallMs.ours.toFixed(0)} ms`,
       );
       (perModel[l.model] ??= []).push(
-        ...Array.from({ length: l.count }, () => [v.ours.pairedGpuRatio.median, v.best.pairedGpuRatio.median]),
+        ...Array.from({ length: l.count }, () => [
+          v.ours.pairedGpuRatio.median,
+          v.best.pairedGpuRatio.median,
+        ]),
       );
     }
     for (const [model, ratios] of Object.entries(perModel)) {

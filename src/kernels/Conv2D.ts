@@ -4,7 +4,14 @@
  * tfjs-backend-webgpu's own kernel.
  */
 
-import { Conv2D, Conv2DAttrs, Conv2DInputs, KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
+import {
+  Conv2D,
+  Conv2DAttrs,
+  Conv2DInputs,
+  KernelConfig,
+  KernelFunc,
+  TensorInfo,
+} from '@tensorflow/tfjs-core';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 
 import { runPointwiseConv2D } from './pointwise_conv2d';

@@ -4,7 +4,14 @@
  * with tfjs-backend-webgpu's own kernel.
  */
 
-import { FusedConv2D, FusedConv2DAttrs, FusedConv2DInputs, KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
+import {
+  FusedConv2D,
+  FusedConv2DAttrs,
+  FusedConv2DInputs,
+  KernelConfig,
+  KernelFunc,
+  TensorInfo,
+} from '@tensorflow/tfjs-core';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 
 import { isFusedActivation } from './fused_conv_util';

@@ -4,6 +4,7 @@
  */
 
 import { DwPwProblem, DwPwTile, KernelLimits, Support } from './types';
+import { workgroupFits } from './workgroup_limits';
 
 export const BYTES_PER_FLOAT = 4;
 
@@ -129,24 +130,7 @@ export function dwPwTileFits(tile: DwPwTile, limits: KernelLimits): Support {
   if (channelChunk % 4 !== 0) {
     return { supported: false, reason: 'channelChunk must be a multiple of 4' };
   }
-  const invocations = dwPwInvocations(tile);
-  if (
-    invocations > limits.maxComputeInvocationsPerWorkgroup ||
-    invocations > limits.maxComputeWorkgroupSizeX
-  ) {
-    return {
-      supported: false,
-      reason: `${invocations} invocations exceed the device limit ${limits.maxComputeInvocationsPerWorkgroup}`,
-    };
-  }
-  const bytes = dwPwWorkgroupStorageBytes(tile);
-  if (bytes > limits.maxComputeWorkgroupStorageSize) {
-    return {
-      supported: false,
-      reason: `${bytes} B of workgroup storage exceed the device limit ${limits.maxComputeWorkgroupStorageSize}`,
-    };
-  }
-  return { supported: true };
+  return workgroupFits(dwPwInvocations(tile), dwPwWorkgroupStorageBytes(tile), limits);
 }
 
 const roundUp = (v: number, m: number) => Math.ceil(v / m) * m;

@@ -6,6 +6,7 @@
 
 import { BYTES_PER_FLOAT } from './depthwise_pointwise_tile';
 import { IrProblem, IrTile, KernelLimits, Support } from './types';
+import { workgroupFits } from './workgroup_limits';
 
 /** Expansion positions a block of outputs needs: its depthwise receptive field. */
 export function irHalo(tile: IrTile, kernelSize: number, strides: [number, number]) {
@@ -147,22 +148,7 @@ export function irTileFits(tile: IrTile, geometry: IrGeometry, limits: KernelLim
   if (tile.reduce != null && tile.reduce !== 'inline' && tile.reduce !== 'pass') {
     return fail(`reduce must be 'inline' or 'pass', got ${JSON.stringify(tile.reduce)}`);
   }
-  const invocations = irInvocations(tile);
-  if (
-    invocations > limits.maxComputeInvocationsPerWorkgroup ||
-    invocations > limits.maxComputeWorkgroupSizeX
-  ) {
-    return fail(
-      `${invocations} invocations exceed the device limit ${limits.maxComputeInvocationsPerWorkgroup}`,
-    );
-  }
-  const bytes = irWorkgroupStorageBytes(tile, geometry);
-  if (bytes > limits.maxComputeWorkgroupStorageSize) {
-    return fail(
-      `${bytes} B of workgroup storage exceed the device limit ${limits.maxComputeWorkgroupStorageSize}`,
-    );
-  }
-  return { supported: true };
+  return workgroupFits(irInvocations(tile), irWorkgroupStorageBytes(tile, geometry), limits);
 }
 
 export const irGeometry = (problem: IrProblem): IrGeometry => ({

@@ -9,7 +9,13 @@ import { backend_util, env, TensorInfo } from '@tensorflow/tfjs-core';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 
 import { DepthwisePointwiseReduceProgram } from './depthwise_pointwise_reduce_webgpu';
-import { checkStage, epilogueUniformData, kernelLimitsOf, StageAttrs, stageEpilogueOf } from './fused_conv_util';
+import {
+  checkStage,
+  epilogueUniformData,
+  kernelLimitsOf,
+  StageAttrs,
+  stageEpilogueOf,
+} from './fused_conv_util';
 import { PointwiseConv2DProgram } from './pointwise_conv2d_webgpu';
 import {
   defaultPointwiseTile,

@@ -53,11 +53,18 @@ export class PointwiseConv2DProgram implements WebGPUProgram {
     this.splits = pwSplits(tile);
     this.outputShape = this.splits > 1 ? [this.splits * n, h, w, f] : outputShape;
     // A split tile binds the filter only: the bias and PReLU weights go to the reduce pass.
-    const bindings = stageBindings('pw', this.splits > 1 ? { ...config.pw, hasBias: false, hasPreluWeights: false } : config.pw, true);
+    const bindings = stageBindings(
+      'pw',
+      this.splits > 1 ? { ...config.pw, hasBias: false, hasPreluWeights: false } : config.pw,
+      true,
+    );
     this.variableNames = ['x', ...bindings.names];
     this.variableComponents = [4, ...bindings.components];
     this.workgroupSize = [pwInvocations(tile), 1, 1];
-    const groups = pwWorkgroupCount({ pixels: n * h * w, inChannels: config.inChannels, outChannels: f }, tile);
+    const groups = pwWorkgroupCount(
+      { pixels: n * h * w, inChannels: config.inChannels, outChannels: f },
+      tile,
+    );
     const x = Math.min(groups, config.maxWorkgroupsPerDimension);
     this.dispatch = [x, Math.ceil(groups / x), 1];
     // Not flat: main() indexes its own workgroups.

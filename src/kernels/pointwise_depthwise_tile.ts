@@ -5,6 +5,7 @@
 
 import { BYTES_PER_FLOAT } from './depthwise_pointwise_tile';
 import { KernelLimits, PwDwProblem, PwDwTile, Support } from './types';
+import { workgroupFits } from './workgroup_limits';
 
 /** Pointwise positions a tile needs: its outputs' receptive field. */
 export function pwDwHalo(
@@ -62,23 +63,7 @@ export function pwDwTileFits(
   if (!isPositiveInt(threadChannels) || threadChannels % 4 !== 0 || channels % threadChannels !== 0) {
     return { supported: false, reason: 'threadChannels must be a multiple of 4 that divides channels' };
   }
-  if (
-    workgroupSize > limits.maxComputeInvocationsPerWorkgroup ||
-    workgroupSize > limits.maxComputeWorkgroupSizeX
-  ) {
-    return {
-      supported: false,
-      reason: `${workgroupSize} invocations exceed the device limit ${limits.maxComputeInvocationsPerWorkgroup}`,
-    };
-  }
-  const bytes = pwDwWorkgroupStorageBytes(tile, kernelSize, stride);
-  if (bytes > limits.maxComputeWorkgroupStorageSize) {
-    return {
-      supported: false,
-      reason: `${bytes} B of workgroup storage exceed the device limit ${limits.maxComputeWorkgroupStorageSize}`,
-    };
-  }
-  return { supported: true };
+  return workgroupFits(workgroupSize, pwDwWorkgroupStorageBytes(tile, kernelSize, stride), limits);
 }
 
 /**

@@ -6,6 +6,7 @@
 
 import { BYTES_PER_FLOAT } from './depthwise_pointwise_tile';
 import { KernelLimits, Support } from './types';
+import { workgroupFits } from './workgroup_limits';
 
 /**
  * A workgroup computes `pixels` × `filters` outputs; each invocation holds
@@ -49,9 +50,7 @@ export function pwWorkgroupStorageBytes(tile: PointwiseTile): number {
 
 export function pwWorkgroupCount(problem: PointwiseProblem, tile: PointwiseTile): number {
   return (
-    Math.ceil(problem.pixels / tile.pixels) *
-    Math.ceil(problem.outChannels / tile.filters) *
-    pwSplits(tile)
+    Math.ceil(problem.pixels / tile.pixels) * Math.ceil(problem.outChannels / tile.filters) * pwSplits(tile)
   );
 }
 
@@ -74,22 +73,7 @@ export function pwTileFits(tile: PointwiseTile, limits: KernelLimits): Support {
     return fail('threadPixels × threadFilters must be at most 128 accumulators');
   }
   if (splits > 64) return fail('splits must be at most 64');
-  const invocations = pwInvocations(tile);
-  if (
-    invocations > limits.maxComputeInvocationsPerWorkgroup ||
-    invocations > limits.maxComputeWorkgroupSizeX
-  ) {
-    return fail(
-      `${invocations} invocations exceed the device limit ${limits.maxComputeInvocationsPerWorkgroup}`,
-    );
-  }
-  const bytes = pwWorkgroupStorageBytes(tile);
-  if (bytes > limits.maxComputeWorkgroupStorageSize) {
-    return fail(
-      `${bytes} B of workgroup storage exceed the device limit ${limits.maxComputeWorkgroupStorageSize}`,
-    );
-  }
-  return { supported: true };
+  return workgroupFits(pwInvocations(tile), pwWorkgroupStorageBytes(tile), limits);
 }
 
 /** Workgroups that keep a large GPU busy (about two per SM of an H100). */
@@ -147,13 +131,21 @@ function caseOf(problem: PointwiseProblem): PointwiseCase {
   ) {
     return 'split';
   }
-  if (inChannels >= DEEP_CHANNELS && outChannels >= DEEP_MIN_OUT_CHANNELS && stock >= SPLIT_BELOW_STOCK_WORKGROUPS) {
+  if (
+    inChannels >= DEEP_CHANNELS &&
+    outChannels >= DEEP_MIN_OUT_CHANNELS &&
+    stock >= SPLIT_BELOW_STOCK_WORKGROUPS
+  ) {
     return 'deep';
   }
   if (pixels >= LARGE_MAP_PIXELS && (inChannels <= SHALLOW_CHANNELS || outChannels >= WIDE_OUT_CHANNELS)) {
     return 'large';
   }
-  if (pixels >= SHALLOW_WIDE_MAP_PIXELS && inChannels <= SHALLOW_CHANNELS && outChannels >= WIDE_OUT_CHANNELS) {
+  if (
+    pixels >= SHALLOW_WIDE_MAP_PIXELS &&
+    inChannels <= SHALLOW_CHANNELS &&
+    outChannels >= WIDE_OUT_CHANNELS
+  ) {
     return 'large';
   }
   if (pixels >= MID_MAP_PIXELS && inChannels >= WIDE_BOTH_CHANNELS && outChannels >= WIDE_BOTH_CHANNELS) {

@@ -189,7 +189,9 @@ export function assertValidProfile(profile: DeviceProfile): void {
   }
   const pointwise = profile.pointwiseEfficiency;
   if (pointwise != null && !(Number.isFinite(pointwise) && pointwise > 0)) {
-    throw new Error(`device profile '${profile.name}': pointwiseEfficiency must be a positive number, got ${pointwise}`);
+    throw new Error(
+      `device profile '${profile.name}': pointwiseEfficiency must be a positive number, got ${pointwise}`,
+    );
   }
   const nonNegative: (keyof DeviceProfile)[] = ['dispatchOverheadMs', 'rereadCostFactor'];
   for (const key of nonNegative) {

@@ -169,7 +169,9 @@ function stockEstimate(node: PlannerNode, profile: DeviceProfile): KernelEstimat
   }
   if (node.kind === 'pw') {
     const shape = pwShapeOf(node);
-    return typeof shape === 'string' ? undefined : estimateKernel(unfusedPointwiseCost(shape, profile), profile);
+    return typeof shape === 'string'
+      ? undefined
+      : estimateKernel(unfusedPointwiseCost(shape, profile), profile);
   }
   return undefined;
 }

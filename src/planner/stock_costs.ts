@@ -21,7 +21,13 @@ import {
   pwOutputElements,
   pwWeightElements,
 } from './layer_shapes';
-import { defaultPointwiseTile, pointwiseBeatsStock, pwInvocations, pwSplits, pwWorkgroupCount } from '../kernels/pointwise_tile';
+import {
+  defaultPointwiseTile,
+  pointwiseBeatsStock,
+  pwInvocations,
+  pwSplits,
+  pwWorkgroupCount,
+} from '../kernels/pointwise_tile';
 import { DeviceProfile } from './device_profile';
 import { totalRunFootprint } from './footprint';
 import { KernelCost, loopEfficiency } from './kernel_cost';
@@ -129,7 +135,11 @@ export function stockAddCost(elements: number): KernelCost {
  * decides, from the shape), else with tfjs's matmul.
  */
 export function unfusedPointwiseCost(p: PwLayerShape, profile: DeviceProfile): KernelCost {
-  const problem = { pixels: p.batch * p.height * p.width, inChannels: p.inChannels, outChannels: p.outChannels };
+  const problem = {
+    pixels: p.batch * p.height * p.width,
+    inChannels: p.inChannels,
+    outChannels: p.outChannels,
+  };
   if (p.inChannels % 4 !== 0 || p.outChannels % 4 !== 0 || !pointwiseBeatsStock(problem)) {
     return stockPointwiseCost(p);
   }

@@ -4,7 +4,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import { registerWebGPUFusedBackend } from '../../src/index';
 import { kernelLimitsOf } from '../../src/kernels/fused_conv_util';
 import { POINTWISE_FLAG, runPointwiseConv2D } from '../../src/kernels/pointwise_conv2d';
-import { defaultPointwiseTile, PointwiseTile, pwTileFits, pwWorkgroupCount } from '../../src/kernels/pointwise_tile';
+import {
+  defaultPointwiseTile,
+  PointwiseTile,
+  pwTileFits,
+  pwWorkgroupCount,
+} from '../../src/kernels/pointwise_tile';
 import { DEFAULT_LIMITS, FusedActivation } from '../../src/kernels/types';
 import { computeOn } from '../helpers/backends';
 import { expectAllClose } from '../helpers/compare';
@@ -33,7 +38,15 @@ interface PwCase {
   filter: Float32Array;
 }
 
-function makeCase(rng: Random, n: number, h: number, w: number, c: number, f: number, stage?: StageCase): PwCase {
+function makeCase(
+  rng: Random,
+  n: number,
+  h: number,
+  w: number,
+  c: number,
+  f: number,
+  stage?: StageCase,
+): PwCase {
   return {
     n,
     h,
@@ -65,14 +78,22 @@ function fusedConv(t: PwCase): tf.Tensor {
 
 /** The same with unfused stock ops. */
 function reference(t: PwCase): tf.Tensor {
-  const y = tf.conv2d(tf.tensor4d(t.x, [t.n, t.h, t.w, t.c]), tf.tensor4d(t.filter, [1, 1, t.c, t.f]), 1, 'valid');
+  const y = tf.conv2d(
+    tf.tensor4d(t.x, [t.n, t.h, t.w, t.c]),
+    tf.tensor4d(t.filter, [1, 1, t.c, t.f]),
+    1,
+    'valid',
+  );
   return referenceEpilogue(y, stageTensors(t.stage));
 }
 
 /** The pointwise program at its default tile, whatever the shape (tf.fused.conv2d hands some shapes to tfjs). */
 function ours(t: PwCase): tf.Tensor {
   const limits = kernelLimitsOf(fusedBackend().limits);
-  return withTile(t, defaultPointwiseTile({ pixels: t.n * t.h * t.w, inChannels: t.c, outChannels: t.f }, limits));
+  return withTile(
+    t,
+    defaultPointwiseTile({ pixels: t.n * t.h * t.w, inChannels: t.c, outChannels: t.f }, limits),
+  );
 }
 
 /** The pointwise program with an explicit tile. */
@@ -86,7 +107,12 @@ function withTile(t: PwCase, tile: PointwiseTile): tf.Tensor {
     x,
     filter,
     { strides: 1, pad: 'valid' },
-    { bias: s.bias, activation: s.activation, preluWeights: s.preluWeights, leakyreluAlpha: s.leakyreluAlpha },
+    {
+      bias: s.bias,
+      activation: s.activation,
+      preluWeights: s.preluWeights,
+      leakyreluAlpha: s.leakyreluAlpha,
+    },
     tile,
   );
   if (out == null) throw new Error('the pointwise program declined the case');
@@ -127,7 +153,13 @@ describeFused('PointwiseConv2D (1x1 convolutions)', () => {
     ];
     for (const [n, h, w, c, f] of shapes) {
       const t = makeCase(rng, n, h, w, c, f);
-      const programs = await programsDuring(() => expectFusedMatchesStock(() => ours(t), () => reference(t), label(t)));
+      const programs = await programsDuring(() =>
+        expectFusedMatchesStock(
+          () => ours(t),
+          () => reference(t),
+          label(t),
+        ),
+      );
       expect(programs).withContext(label(t)).toContain('PointwiseConv2DProgram');
     }
   });
@@ -136,17 +168,29 @@ describeFused('PointwiseConv2D (1x1 convolutions)', () => {
     const rng = new Random(7);
     for (const activation of TF_ACTIVATIONS) {
       const t = makeCase(rng, 2, 6, 5, 16, 12, randomStage(rng, 6, 5, 12, activation));
-      await expectFusedMatchesStock(() => ours(t), () => reference(t), label(t));
+      await expectFusedMatchesStock(
+        () => ours(t),
+        () => reference(t),
+        label(t),
+      );
     }
     for (const alphaShape of [[12], [1, 1, 12], [6, 5, 12], [1], [6, 1, 1]]) {
       const stage: StageCase = {
         activation: 'prelu',
         leakyreluAlpha: 0.2,
         alphaShape,
-        alpha: rng.array(alphaShape.reduce((a, b) => a * b, 1), 0, 0.5),
+        alpha: rng.array(
+          alphaShape.reduce((a, b) => a * b, 1),
+          0,
+          0.5,
+        ),
       };
       const t = makeCase(rng, 1, 6, 5, 16, 12, stage);
-      await expectFusedMatchesStock(() => ours(t), () => reference(t), label(t));
+      await expectFusedMatchesStock(
+        () => ours(t),
+        () => reference(t),
+        label(t),
+      );
     }
   });
 
@@ -195,7 +239,13 @@ describeFused('PointwiseConv2D (1x1 convolutions)', () => {
       [makeCase(rng, 1, 64, 64, 144, 32), false],
     ];
     for (const [t, wins] of cases) {
-      const programs = await programsDuring(() => expectFusedMatchesStock(() => fusedConv(t), () => reference(t), label(t)));
+      const programs = await programsDuring(() =>
+        expectFusedMatchesStock(
+          () => fusedConv(t),
+          () => reference(t),
+          label(t),
+        ),
+      );
       if (wins) expect(programs).withContext(label(t)).toContain('PointwiseConv2DProgram');
       else expect(programs).withContext(label(t)).not.toContain('PointwiseConv2DProgram');
     }
@@ -210,12 +260,36 @@ describeFused('PointwiseConv2D (1x1 convolutions)', () => {
     const w16 = rng.array(6 * 8);
     const cases: Array<[string, () => tf.Tensor, number[]]> = [
       ['3x3', () => tf.conv2d(tf.tensor4d(x, [2, 8, 8, 12]), tf.tensor4d(w3, [3, 3, 12, 8]), 1, 'same'), []],
-      ['stride 2', () => tf.conv2d(tf.tensor4d(x, [2, 8, 8, 12]), tf.tensor4d(w1, [1, 1, 12, 8]), 2, 'same'), []],
-      ['6 filters', () => tf.conv2d(tf.tensor4d(x, [2, 8, 8, 12]), tf.tensor4d(w6, [1, 1, 12, 6]), 1, 'same'), []],
-      ['6 channels', () => tf.conv2d(tf.tensor4d(x.slice(0, 2 * 8 * 8 * 6), [2, 8, 8, 6]), tf.tensor4d(w16, [1, 1, 6, 8]), 1, 'same'), []],
+      [
+        'stride 2',
+        () => tf.conv2d(tf.tensor4d(x, [2, 8, 8, 12]), tf.tensor4d(w1, [1, 1, 12, 8]), 2, 'same'),
+        [],
+      ],
+      [
+        '6 filters',
+        () => tf.conv2d(tf.tensor4d(x, [2, 8, 8, 12]), tf.tensor4d(w6, [1, 1, 12, 6]), 1, 'same'),
+        [],
+      ],
+      [
+        '6 channels',
+        () =>
+          tf.conv2d(
+            tf.tensor4d(x.slice(0, 2 * 8 * 8 * 6), [2, 8, 8, 6]),
+            tf.tensor4d(w16, [1, 1, 6, 8]),
+            1,
+            'same',
+          ),
+        [],
+      ],
       [
         'explicit padding',
-        () => tf.conv2d(tf.tensor4d(x, [2, 8, 8, 12]), tf.tensor4d(w1, [1, 1, 12, 8]), 1, [[0, 0], [1, 0], [0, 1], [0, 0]]),
+        () =>
+          tf.conv2d(tf.tensor4d(x, [2, 8, 8, 12]), tf.tensor4d(w1, [1, 1, 12, 8]), 1, [
+            [0, 0],
+            [1, 0],
+            [0, 1],
+            [0, 0],
+          ]),
         [],
       ],
     ];
@@ -233,7 +307,8 @@ describeFused('PointwiseConv2D (1x1 convolutions)', () => {
   it('runs plain Conv2D and can be switched off with its flag', async () => {
     const rng = new Random(17);
     const t = makeCase(rng, 1, 2, 2, 512, 16, { activation: 'linear', leakyreluAlpha: 0.2 });
-    const build = () => tf.conv2d(tf.tensor4d(t.x, [1, 2, 2, 512]), tf.tensor4d(t.filter, [1, 1, 512, 16]), 1, 'valid');
+    const build = () =>
+      tf.conv2d(tf.tensor4d(t.x, [1, 2, 2, 512]), tf.tensor4d(t.filter, [1, 1, 512, 16]), 1, 'valid');
     const expected = await computeOn('cpu', build);
     let values: Float32Array | undefined;
     const on = await programsDuring(async () => {
@@ -281,8 +356,9 @@ describePure('pointwise tiles', () => {
         expect(pwWorkgroupCount(problem, tile)).withContext(JSON.stringify(problem)).toBeGreaterThan(100);
       }
     }
-    expect(pwTileFits({ pixels: 64, filters: 64, threadPixels: 2, threadFilters: 4, chunk: 16 }, DEFAULT_LIMITS).reason).toMatch(
-      /invocations exceed/,
-    );
+    expect(
+      pwTileFits({ pixels: 64, filters: 64, threadPixels: 2, threadFilters: 4, chunk: 16 }, DEFAULT_LIMITS)
+        .reason,
+    ).toMatch(/invocations exceed/);
   });
 });

@@ -79,7 +79,7 @@ const layer = (
   count,
 });
 
-/** Every distinct 1x1 convolution of the two models with channels in multiples of 4 (the others stay with tfjs). */
+/** Every distinct 1x1 convolution of the two models. */
 const LAYERS: Layer[] = [
   // mobilenet_v2_mid: expansions (relu6), projections (linear), the last 1x1 (relu6).
   layer('mobilenet_v2_mid', 112, 48, 24, 'linear'),
@@ -101,7 +101,7 @@ const LAYERS: Layer[] = [
   layer('mobilenet_v2_mid', 7, 1344, 224, 'linear', 2),
   layer('mobilenet_v2_mid', 7, 1344, 448, 'linear'),
   layer('mobilenet_v2_mid', 7, 448, 1792, 'relu6'),
-  // posenet (MobileNetV1 at 385²): pointwise layers (relu6) and the displacement heads (linear).
+  // posenet (MobileNetV1 at 385²): pointwise layers (relu6) and the four heads (linear).
   layer('posenet', 193, 24, 48, 'relu6'),
   layer('posenet', 97, 48, 96, 'relu6'),
   layer('posenet', 97, 96, 96, 'relu6'),
@@ -110,6 +110,8 @@ const LAYERS: Layer[] = [
   layer('posenet', 25, 192, 384, 'relu6'),
   layer('posenet', 25, 384, 384, 'relu6', 6),
   layer('posenet', 25, 384, 32, 'linear', 2),
+  layer('posenet', 25, 384, 17, 'linear'),
+  layer('posenet', 25, 384, 34, 'linear'),
 ];
 
 const nameOf = (l: Layer) => `${l.model === 'posenet' ? 'posenet' : 'mnv2'} ${l.h}²x${l.cin}->${l.cout}`;

@@ -61,7 +61,7 @@ export function pointwiseProblem(
   if (!isOne(attrs.strides) || !isOne(attrs.dilations)) return { reason: 'stride or dilation ≠ 1' };
   if (!noPadding(attrs.pad)) return { reason: 'padded' };
   if (x.shape[3] !== inC) return { reason: 'channel mismatch' };
-  if (inC % 4 !== 0 || outC % 4 !== 0) return { reason: 'channels not a multiple of 4' };
+  if (inC % 4 !== 0) return { reason: 'input channels not a multiple of 4' };
   const pixels = x.shape[0] * x.shape[1] * x.shape[2];
   if (pixels === 0 || inC === 0 || outC === 0) return { reason: 'empty' };
   return { pixels, inChannels: inC, outChannels: outC };
@@ -113,8 +113,14 @@ export function runPointwiseConv2D(
   if (!env().getBool(POINTWISE_FLAG)) return null;
   const problem = pointwiseProblem(x, filter, attrs);
   if ('reason' in problem) return null;
-  // Shapes where tfjs's kernel measured faster stay with it.
-  if (tile == null && !pointwiseBeatsStock(problem)) return null;
+  // Shapes where tfjs's kernel measured faster stay with it, unless it cannot
+  // run them: its vec4 matmul binds PReLU weights as vec4s, so weights of
+  // fewer than 4 elements (e.g. one shared slope) fail to bind there.
+  const tinyPreluWeights =
+    stage.activation === 'prelu' &&
+    stage.preluWeights != null &&
+    stage.preluWeights.shape.reduce((a, b) => a * b, 1) < 4;
+  if (tile == null && !tinyPreluWeights && !pointwiseBeatsStock(problem)) return null;
   const [n, h, w] = x.shape;
   const outC = problem.outChannels;
   if (!checkStage('pointwise', stage, h, w, outC).supported) return null;
@@ -128,7 +134,11 @@ export function runPointwiseConv2D(
   );
   const uniforms = epilogueUniformData(stage, h, w, outC);
   const splits = pwSplits(chosen);
-  const programUniforms = [{ type: 'int32' as const, data: [splits] }, ...uniforms];
+  const programUniforms = [
+    { type: 'int32' as const, data: [splits] },
+    { type: 'int32' as const, data: [outC] },
+    ...uniforms,
+  ];
   const program = new PointwiseConv2DProgram({
     outputShape,
     inChannels: problem.inChannels,
@@ -144,8 +154,10 @@ export function runPointwiseConv2D(
     pw: epilogue,
     maxWorkgroupsPerDimension: limits.maxComputeWorkgroupsPerDimension,
   });
-  // The same uniforms: the split count, then the epilogue's.
-  const result = backend.runWebGPUProgram(reduce, [out, ...epilogueInputs], 'float32', programUniforms);
+  const result = backend.runWebGPUProgram(reduce, [out, ...epilogueInputs], 'float32', [
+    { type: 'int32' as const, data: [splits] },
+    ...uniforms,
+  ]);
   backend.disposeData(out.dataId);
   return result;
 }

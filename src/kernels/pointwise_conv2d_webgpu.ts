@@ -22,10 +22,19 @@
 import type { WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 
 import { PointwiseTile, pwInputRowVecs, pwInvocations, pwSplits, pwWorkgroupCount } from './pointwise_tile';
-import { epilogueKey, epilogueUniforms, StageEpilogue, stageBindings, stageEpilogue } from './wgsl';
+import {
+  channelLoad4,
+  epilogueKey,
+  epilogueUniforms,
+  StageEpilogue,
+  stageBindings,
+  stageEpilogue,
+  storeChannels4,
+  vecWidth,
+} from './wgsl';
 
 export interface PointwiseConv2DConfig {
-  /** [N, H, W, F]; F and the input channels are multiples of 4. */
+  /** [N, H, W, F]; the input channels are a multiple of 4 (F may be any count). */
   outputShape: number[];
   inChannels: number;
   pw: StageEpilogue;
@@ -40,23 +49,29 @@ export class PointwiseConv2DProgram implements WebGPUProgram {
   dispatch: [number, number, number];
   variableNames: string[];
   variableComponents: number[];
-  outputComponent = 4;
-  uniforms = `splits : i32, ${epilogueUniforms('pw')}`;
+  outputComponent: number;
+  // outChannels: F (split partial sums are stored F rounded up to vec4s wide).
+  uniforms = `splits : i32, outChannels : i32, ${epilogueUniforms('pw')}`;
   workgroupSize: [number, number, number];
   private readonly config: PointwiseConv2DConfig;
   private readonly splits: number;
+  /** F is a multiple of 4: the filter, bias and output are bound as vec4s, else as scalars. */
+  private readonly aligned: boolean;
 
   constructor(config: PointwiseConv2DConfig) {
     this.config = config;
     const { tile, outputShape } = config;
     const [n, h, w, f] = outputShape;
     this.splits = pwSplits(tile);
-    this.outputShape = this.splits > 1 ? [this.splits * n, h, w, f] : outputShape;
+    this.aligned = f % 4 === 0;
+    // Raw partial sums are always whole vec4s (the reduce pass reads them so).
+    this.outputShape = this.splits > 1 ? [this.splits * n, h, w, Math.ceil(f / 4) * 4] : outputShape;
+    this.outputComponent = this.splits > 1 ? 4 : vecWidth(this.aligned);
     // A split tile binds the filter only: the bias and PReLU weights go to the reduce pass.
     const bindings = stageBindings(
       'pw',
       this.splits > 1 ? { ...config.pw, hasBias: false, hasPreluWeights: false } : config.pw,
-      true,
+      this.aligned,
     );
     this.variableNames = ['x', ...bindings.names];
     this.variableComponents = [4, ...bindings.components];
@@ -71,6 +86,7 @@ export class PointwiseConv2DProgram implements WebGPUProgram {
     this.dispatchLayout = { x: [2], y: [1], z: [0, 3] };
     this.shaderKey =
       `pointwise_${tile.pixels}_${tile.filters}_${tile.threadPixels}_${tile.threadFilters}_${tile.chunk}_` +
+      `${this.aligned}_` +
       // The split count is a uniform: shapes that differ only in it share a program.
       `${this.splits > 1 ? 'raw' : epilogueKey(config.pw)}`;
   }
@@ -89,11 +105,12 @@ export class PointwiseConv2DProgram implements WebGPUProgram {
     return `
   var<workgroup> xTile : array<vec4<f32>, ${pixels * rowVecs}>;
   var<workgroup> wTile : array<vec4<f32>, ${chunk * filterVecsAll}>;
-  ${this.splits > 1 ? '' : stageEpilogue('pw', pw, 'uniforms.outShape.w', true)}
+  ${channelLoad4('pwWAt', 'pwW', this.aligned, 'uniforms.outChannels')}
+  ${this.splits > 1 ? '' : stageEpilogue('pw', pw, 'uniforms.outChannels', this.aligned)}
 
   fn main() {
     let inC = uniforms.xShape.w;
-    let outC = uniforms.outShape.w;
+    let outC = uniforms.outChannels;
     let outH = uniforms.outShape.y;
     let outW = uniforms.outShape.z;
     let pixelCount = uniforms.xShape.x * uniforms.xShape.y * uniforms.xShape.z;
@@ -125,7 +142,7 @@ export class PointwiseConv2DProgram implements WebGPUProgram {
         let c = c0 + v / ${filterVecsAll};
         let f = filterBase + (v % ${filterVecsAll}) * 4;
         let inside = c < inC && f < outC;
-        wTile[v] = select(vec4<f32>(0.0), pwW[select(0, (c * outC + f) / 4, inside)], inside);
+        wTile[v] = select(vec4<f32>(0.0), pwWAt(select(0, c * outC, inside), select(0, f, inside)), inside);
       }
       workgroupBarrier();
       for (var k4 = 0; k4 < ${chunkVecs}; k4++) {
@@ -155,8 +172,9 @@ export class PointwiseConv2DProgram implements WebGPUProgram {
         if (p < pixelCount && f < outC && split < ${splits}) {
           ${
             this.splits > 1
-              ? `result[((split * pixelCount + p) * outC + f) / 4] = acc[i * ${filterVecs} + j];`
-              : `result[(p * outC + f) / 4] = pwEpilogue(acc[i * ${filterVecs} + j], (p / outW) % outH, p % outW, f);`
+              ? `result[(split * pixelCount + p) * ((outC + 3) / 4) + f / 4] = acc[i * ${filterVecs} + j];`
+              : `let value = pwEpilogue(acc[i * ${filterVecs} + j], (p / outW) % outH, p % outW, f);
+          ${storeChannels4(this.aligned, 'p * outC + f', 'f', 'outC')}`
           }
         }
       }

@@ -140,7 +140,7 @@ export function unfusedPointwiseCost(p: PwLayerShape, profile: DeviceProfile): K
     inChannels: p.inChannels,
     outChannels: p.outChannels,
   };
-  if (p.inChannels % 4 !== 0 || p.outChannels % 4 !== 0 || !pointwiseBeatsStock(problem)) {
+  if (p.inChannels % 4 !== 0 || !pointwiseBeatsStock(problem)) {
     return stockPointwiseCost(p);
   }
   const tile = defaultPointwiseTile(problem, profile.limits);

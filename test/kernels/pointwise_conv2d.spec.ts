@@ -149,6 +149,9 @@ describeFused('PointwiseConv2D (1x1 convolutions)', () => {
       [2, 9, 11, 24, 144],
       [3, 2, 2, 100, 8],
       [1, 17, 13, 8, 36],
+      // Output channels not a multiple of 4 (detection heads): scalar filter, bias and output.
+      [2, 5, 5, 388, 17],
+      [1, 6, 4, 12, 34],
     ];
     for (const [n, h, w, c, f] of shapes) {
       const t = makeCase(rng, n, h, w, c, f);
@@ -232,14 +235,21 @@ describeFused('PointwiseConv2D (1x1 convolutions)', () => {
 
   it('runs tf.fused.conv2d where it beats tfjs (channels to split, large maps) and leaves the rest to tfjs', async () => {
     const rng = new Random(23);
+    const stage = (f: number): StageCase => ({
+      activation: 'relu6',
+      leakyreluAlpha: 0.2,
+      bias: rng.array(f),
+    });
     const cases: Array<[PwCase, boolean]> = [
       // tfjs would run 14 workgroups: the input channels are split.
-      [makeCase(rng, 1, 7, 7, 1344, 224), true],
+      [makeCase(rng, 1, 7, 7, 1344, 224, stage(224)), true],
+      // A 17-channel head (scalar stores) on a small map: split too.
+      [makeCase(rng, 1, 9, 9, 512, 17, stage(17)), true],
       // A large map with few input channels.
-      [makeCase(rng, 1, 128, 128, 8, 24), true],
+      [makeCase(rng, 1, 128, 128, 8, 24, stage(24)), true],
       // A small map without channels to split, and a projection to few channels.
-      [makeCase(rng, 2, 9, 11, 24, 144), false],
-      [makeCase(rng, 1, 64, 64, 144, 32), false],
+      [makeCase(rng, 2, 9, 11, 24, 144, stage(144)), false],
+      [makeCase(rng, 1, 64, 64, 144, 32, stage(32)), false],
     ];
     for (const [t, wins] of cases) {
       const programs = await programsDuring(() =>
@@ -251,6 +261,26 @@ describeFused('PointwiseConv2D (1x1 convolutions)', () => {
       );
       if (wins) expect(programs).withContext(label(t)).toContain('PointwiseConv2DProgram');
       else expect(programs).withContext(label(t)).not.toContain('PointwiseConv2DProgram');
+    }
+  });
+
+  it("takes shapes tfjs's vec4 matmul cannot run: PReLU weights of fewer than 4 elements", async () => {
+    const rng = new Random(29);
+    for (const alphaShape of [[1], [1, 1, 1]]) {
+      const t = makeCase(rng, 1, 4, 4, 16, 8, {
+        activation: 'prelu',
+        leakyreluAlpha: 0.2,
+        alphaShape,
+        alpha: rng.array(1, 0, 0.5),
+      });
+      const programs = await programsDuring(() =>
+        expectFusedMatchesStock(
+          () => fusedConv(t),
+          () => reference(t),
+          label(t),
+        ),
+      );
+      expect(programs).withContext(label(t)).toContain('PointwiseConv2DProgram');
     }
   });
 

@@ -5,18 +5,18 @@
  * A workgroup owns `tile.pixels` consecutive pixels (row-major over N·H·W)
  * × `tile.filters` output channels, and walks the input channels in chunks:
  * each chunk of the input rows and of the filter is copied into workgroup
- * memory (coalesced vec4 loads), then every invocation multiplies its
+ * memory (coalesced loads), then every invocation multiplies its
  * `threadPixels` × `threadFilters` register tile from there. An invocation's
  * pixels and filter vectors are strided by the number of invocations along
  * each, so neighbouring invocations read neighbouring words (no bank
  * conflicts) and store neighbouring outputs.
  *
- * tfjs runs these convolutions as a general matrix product whose 32×32
- * workgroup tile leaves most of a large GPU idle on small maps at batch 1
- * and whose 4×4 register tile loads a word per two multiply-adds; this
- * program picks its tile per shape (pointwise_tile.ts) and, with `splits` >
- * 1, divides the input channels among workgroups that store raw partial sums
- * [splits·N, H, W, F] for DepthwisePointwiseReduceProgram to add up and finish.
+ * tfjs runs these convolutions as a general matrix product with 32×32
+ * outputs per workgroup, which leaves most of a large GPU idle on small maps
+ * at batch 1; this program picks its tile per shape (pointwise_tile.ts) and,
+ * with `splits` > 1, divides the input channels among workgroups that store
+ * raw partial sums [splits·N, H, W, roundUp4(F)] for
+ * DepthwisePointwiseReduceProgram to add up and finish.
  */
 
 import type { WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';

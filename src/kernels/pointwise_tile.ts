@@ -88,7 +88,7 @@ const MIN_SPLIT_CHANNELS = 64;
  * an H100 (bench/results/pointwise-*): the shapes they leave out measured
  * slower (0.7–0.95×) and stay with tfjs.
  */
-const STOCK_TILE = 32;
+export const TFJS_MATMUL_TILE = 32;
 /** Below this many tfjs workgroups a large GPU idles: splitting the input channels wins (1.0–2.7×). */
 const SPLIT_BELOW_STOCK_WORKGROUPS = 192;
 /** With this few (narrow outputs such as detection heads), shallower products split too (1.24×). */
@@ -120,10 +120,12 @@ const NARROW_BELOW_WORKGROUPS = 528;
 type PointwiseCase = 'split' | 'deep' | 'large' | 'stock';
 
 const stockWorkgroups = (problem: PointwiseProblem) =>
-  Math.ceil(problem.pixels / STOCK_TILE) * Math.ceil(problem.outChannels / STOCK_TILE);
+  Math.ceil(problem.pixels / TFJS_MATMUL_TILE) * Math.ceil(problem.outChannels / TFJS_MATMUL_TILE);
 
 function caseOf(problem: PointwiseProblem): PointwiseCase {
   const { pixels, inChannels, outChannels } = problem;
+  // The program reads the input as vec4s.
+  if (inChannels % 4 !== 0) return 'stock';
   const stock = stockWorkgroups(problem);
   if (
     (inChannels >= SPLIT_CHANNELS && stock < SPLIT_BELOW_STOCK_WORKGROUPS) ||

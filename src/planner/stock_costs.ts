@@ -26,7 +26,7 @@ import {
   pointwiseBeatsStock,
   pwInvocations,
   pwSplits,
-  pwWorkgroupCount,
+  TFJS_MATMUL_TILE,
 } from '../kernels/pointwise_tile';
 import { DeviceProfile } from './device_profile';
 import { totalRunFootprint } from './footprint';
@@ -87,27 +87,54 @@ export function stockDepthwiseCost(d: DwLayerShape): KernelCost {
   };
 }
 
-export const MATMUL_TILE = 32;
-
-export function stockPointwiseCost(p: PwLayerShape): KernelCost {
-  const rows = p.height * p.width;
-  const rowTiles = Math.ceil(rows / MATMUL_TILE);
-  const colTiles = Math.ceil(p.outChannels / MATMUL_TILE);
-  // Each 32×32 output tile reads its 32 rows of x and its 32 columns of W over all of Cin.
-  const xReads = colTiles * pwInputElements(p);
-  const weightReads = p.batch * rowTiles * pwWeightElements(p);
-  const paddedOutputs = p.batch * rowTiles * MATMUL_TILE * colTiles * MATMUL_TILE;
+/**
+ * A 1x1 layer run as a matrix product tiled `pixelTile` output pixels ×
+ * `filterTile` filters (`pixelTiles` pixel tiles in all): each tile reads its
+ * pixels of x and its columns of W over all of Cin. With `splits` > 1 the
+ * input channels are divided among that many workgroups per tile, whose raw
+ * partial sums a reduce pass (a second dispatch) reads back.
+ */
+function tiledPointwiseCost(
+  p: PwLayerShape,
+  t: {
+    kernel: string;
+    pixelTiles: number;
+    pixelTile: number;
+    filterTile: number;
+    splits: number;
+    invocations: number;
+    computeEfficiency: number;
+  },
+): KernelCost {
+  const filterTiles = Math.ceil(p.outChannels / t.filterTile);
+  const xReads = filterTiles * pwInputElements(p);
+  const weightReads = t.pixelTiles * pwWeightElements(p);
+  const partials = t.splits > 1 ? 2 * t.splits * pwOutputElements(p) : 0;
+  const paddedOutputs = t.pixelTiles * t.pixelTile * filterTiles * t.filterTile;
   return {
-    kernel: 'pw (stock matmul)',
+    kernel: t.kernel,
     compulsoryBytes: (pwInputElements(p) + pwWeightElements(p) + pwOutputElements(p)) * B,
-    rereadBytes: (xReads - pwInputElements(p) + weightReads - pwWeightElements(p)) * B,
+    rereadBytes: (xReads - pwInputElements(p) + weightReads - pwWeightElements(p) + partials) * B,
     flops: pwFlops(p),
     redundantFlops: 2 * p.inChannels * (paddedOutputs - pwOutputElements(p)),
-    computeEfficiency: 1,
-    workgroups: p.batch * rowTiles * colTiles,
-    invocationsPerWorkgroup: 64,
-    dispatches: 1,
+    computeEfficiency: t.computeEfficiency,
+    workgroups: t.pixelTiles * filterTiles * t.splits,
+    invocationsPerWorkgroup: t.invocations,
+    dispatches: t.splits > 1 ? 2 : 1,
   };
+}
+
+/** tfjs's matmul: 32×32 output tiles per image, 64 invocations. */
+export function stockPointwiseCost(p: PwLayerShape): KernelCost {
+  return tiledPointwiseCost(p, {
+    kernel: 'pw (stock matmul)',
+    pixelTiles: p.batch * Math.ceil((p.height * p.width) / TFJS_MATMUL_TILE),
+    pixelTile: TFJS_MATMUL_TILE,
+    filterTile: TFJS_MATMUL_TILE,
+    splits: 1,
+    invocations: 64,
+    computeEfficiency: 1,
+  });
 }
 
 /**
@@ -140,27 +167,15 @@ export function unfusedPointwiseCost(p: PwLayerShape, profile: DeviceProfile): K
     inChannels: p.inChannels,
     outChannels: p.outChannels,
   };
-  if (p.inChannels % 4 !== 0 || !pointwiseBeatsStock(problem)) {
-    return stockPointwiseCost(p);
-  }
+  if (!pointwiseBeatsStock(problem)) return stockPointwiseCost(p);
   const tile = defaultPointwiseTile(problem, profile.limits);
-  const splits = pwSplits(tile);
-  const pixelTiles = Math.ceil(problem.pixels / tile.pixels);
-  const filterTiles = Math.ceil(p.outChannels / tile.filters);
-  const xReads = filterTiles * pwInputElements(p);
-  const weightReads = pixelTiles * pwWeightElements(p);
-  // Split tiles store raw partial sums that the reduce pass reads back.
-  const partials = splits > 1 ? 2 * splits * pwOutputElements(p) : 0;
-  const paddedOutputs = pixelTiles * tile.pixels * filterTiles * tile.filters;
-  return {
+  return tiledPointwiseCost(p, {
     kernel: 'pw (pointwise program)',
-    compulsoryBytes: (pwInputElements(p) + pwWeightElements(p) + pwOutputElements(p)) * B,
-    rereadBytes: (xReads - pwInputElements(p) + weightReads - pwWeightElements(p) + partials) * B,
-    flops: pwFlops(p),
-    redundantFlops: 2 * p.inChannels * (paddedOutputs - pwOutputElements(p)),
+    pixelTiles: Math.ceil(problem.pixels / tile.pixels),
+    pixelTile: tile.pixels,
+    filterTile: tile.filters,
+    splits: pwSplits(tile),
+    invocations: pwInvocations(tile),
     computeEfficiency: profile.pointwiseEfficiency ?? 1,
-    workgroups: pwWorkgroupCount(problem, tile),
-    invocationsPerWorkgroup: pwInvocations(tile),
-    dispatches: splits > 1 ? 2 : 1,
-  };
+  });
 }

@@ -10,7 +10,7 @@ import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { backend_util, KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 
 import { DepthwisePointwiseProgram } from './depthwise_pointwise_webgpu';
-import { DepthwisePointwiseReduceProgram } from './depthwise_pointwise_reduce_webgpu';
+import { reduceSplits } from './depthwise_pointwise_reduce_webgpu';
 import {
   defaultDwPwTile,
   dwPwPartialsBytes,
@@ -281,17 +281,18 @@ export function fusedDepthwisePointwiseConv2D(args: {
   ];
   const out = backend.runWebGPUProgram(program, programInputs, 'float32', uniforms);
   if (splits === 1) return out;
-  const reduce = new DepthwisePointwiseReduceProgram({
-    outputShape,
-    pw: stageEpilogueOf(stageAttrs.pw),
-    maxWorkgroupsPerDimension: limits.maxComputeWorkgroupsPerDimension,
-  });
-  const result = backend.runWebGPUProgram(reduce, [out, ...pwEpilogueInputs], 'float32', [
-    { type: 'int32' as const, data: [splits] },
-    ...pwUniforms,
-  ]);
-  backend.disposeData(out.dataId);
-  return result;
+  return reduceSplits(
+    backend,
+    out,
+    splits,
+    {
+      outputShape,
+      pw: stageEpilogueOf(stageAttrs.pw),
+      maxWorkgroupsPerDimension: limits.maxComputeWorkgroupsPerDimension,
+    },
+    pwEpilogueInputs,
+    pwUniforms,
+  );
 }
 
 export const fusedDepthwisePointwiseConv2DConfig: KernelConfig = {

@@ -6,7 +6,8 @@
  * (`splits`, first), so one program serves every split count.
  */
 
-import type { WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
+import type { TensorInfo } from '@tensorflow/tfjs-core';
+import type { WebGPUBackend, WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 
 import {
   epilogueKey,
@@ -86,4 +87,27 @@ export class DepthwisePointwiseReduceProgram implements WebGPUProgram {
   }
 `;
   }
+}
+
+/**
+ * Runs the reduce pass over `partials` (the first pass's output, disposed
+ * here) and returns the finished output: the split count goes first in the
+ * uniforms, then the pointwise epilogue's (`epilogueUniformData`).
+ */
+export function reduceSplits(
+  backend: WebGPUBackend,
+  partials: TensorInfo,
+  splits: number,
+  config: DepthwisePointwiseReduceConfig,
+  epilogueInputs: TensorInfo[],
+  epilogueUniformValues: Array<{ type: 'int32' | 'float32'; data: number[] }>,
+): TensorInfo {
+  const result = backend.runWebGPUProgram(
+    new DepthwisePointwiseReduceProgram(config),
+    [partials, ...epilogueInputs],
+    'float32',
+    [{ type: 'int32', data: [splits] }, ...epilogueUniformValues],
+  );
+  backend.disposeData(partials.dataId);
+  return result;
 }

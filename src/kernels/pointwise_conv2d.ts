@@ -5,11 +5,13 @@
  * everything else returns null and the caller runs tfjs's own kernel.
  */
 
-import { backend_util, env, TensorInfo } from '@tensorflow/tfjs-core';
+import { env, TensorInfo } from '@tensorflow/tfjs-core';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 
-import { DepthwisePointwiseReduceProgram } from './depthwise_pointwise_reduce_webgpu';
+import { reduceSplits } from './depthwise_pointwise_reduce_webgpu';
 import {
+  asPair,
+  checkCommonAttrs,
   checkStage,
   epilogueUniformData,
   kernelLimitsOf,
@@ -38,9 +40,6 @@ export interface PointwiseConvAttrs {
   dilations?: number | [number, number];
 }
 
-const isOne = (v: number | [number, number] | undefined) =>
-  v == null || v === 1 || (Array.isArray(v) && v[0] === 1 && v[1] === 1);
-
 /** 'same', 'valid', 0 and all-zero explicit pads are the same for a 1x1 window at stride 1. */
 function noPadding(pad: unknown): boolean {
   if (pad === 'same' || pad === 'valid' || pad === 0) return true;
@@ -54,17 +53,18 @@ export function pointwiseProblem(
   attrs: PointwiseConvAttrs,
 ): PointwiseProblem | { reason: string } {
   if (x.dtype !== 'float32' || filter.dtype !== 'float32') return { reason: 'not float32' };
-  if (x.shape.length !== 4 || filter.shape.length !== 4) return { reason: 'not rank 4' };
+  const common = checkCommonAttrs(x.shape, attrs.dataFormat, attrs.dilations, attrs.strides);
+  if (common != null) return { reason: common };
+  const [sh, sw] = asPair(attrs.strides, 1);
+  if (sh !== 1 || sw !== 1) return { reason: 'stride ≠ 1' };
+  if (filter.shape.length !== 4) return { reason: 'filter not rank 4' };
   const [kh, kw, inC, outC] = filter.shape;
   if (kh !== 1 || kw !== 1) return { reason: 'not a 1x1 filter' };
-  if ((attrs.dataFormat ?? 'NHWC') !== 'NHWC') return { reason: 'not NHWC' };
-  if (!isOne(attrs.strides) || !isOne(attrs.dilations)) return { reason: 'stride or dilation ≠ 1' };
   if (!noPadding(attrs.pad)) return { reason: 'padded' };
   if (x.shape[3] !== inC) return { reason: 'channel mismatch' };
   if (inC % 4 !== 0) return { reason: 'input channels not a multiple of 4' };
-  const pixels = x.shape[0] * x.shape[1] * x.shape[2];
-  if (pixels === 0 || inC === 0 || outC === 0) return { reason: 'empty' };
-  return { pixels, inChannels: inC, outChannels: outC };
+  if (outC < 1) return { reason: 'no output channels' };
+  return { pixels: x.shape[0] * x.shape[1] * x.shape[2], inChannels: inC, outChannels: outC };
 }
 
 const tiles = new WeakMap<KernelLimits, Map<string, PointwiseTile>>();
@@ -149,18 +149,16 @@ export function runPointwiseConv2D(
   const inputs = [x, filter, ...(splits > 1 ? [] : epilogueInputs)];
   const out = backend.runWebGPUProgram(program, inputs, 'float32', programUniforms);
   if (splits === 1) return out;
-  const reduce = new DepthwisePointwiseReduceProgram({
-    outputShape,
-    pw: epilogue,
-    maxWorkgroupsPerDimension: limits.maxComputeWorkgroupsPerDimension,
-  });
-  const result = backend.runWebGPUProgram(reduce, [out, ...epilogueInputs], 'float32', [
-    { type: 'int32' as const, data: [splits] },
-    ...uniforms,
-  ]);
-  backend.disposeData(out.dataId);
-  return result;
+  return reduceSplits(
+    backend,
+    out,
+    splits,
+    {
+      outputShape,
+      pw: epilogue,
+      maxWorkgroupsPerDimension: limits.maxComputeWorkgroupsPerDimension,
+    },
+    epilogueInputs,
+    uniforms,
+  );
 }
-
-/** tfjs's padding attribute type, for the kernels' attribute casts. */
-export type TfPad = backend_util.ExplicitPadding | 'same' | 'valid' | number;

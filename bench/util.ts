@@ -147,3 +147,14 @@ export function dedupe<T>(tiles: Array<[string, T]>): Array<[string, T]> {
     return true;
   });
 }
+
+/** `n` values uniform in [-scale, scale) from a linear congruential generator: the same data on every backend and run. */
+export function randomArray(n: number, scale: number, seed: number): Float32Array {
+  const a = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    a[i] = ((s / 2 ** 32) * 2 - 1) * scale;
+  }
+  return a;
+}

@@ -40,6 +40,7 @@ import {
   quantile,
   runMain,
   writeResults,
+  randomArray,
 } from '../util';
 
 const args = parseArgs(process.argv.slice(2));
@@ -93,16 +94,6 @@ export const MOBILENET_V2_MID_BLOCKS: Block[] = [
 
 const VARIANTS = ['stock', 'dwpw', 'pwdw', 'block'] as const;
 type VariantName = (typeof VARIANTS)[number];
-
-function randomArray(n: number, scale: number, seed: number): Float32Array {
-  const a = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    a[i] = ((s / 2 ** 32) * 2 - 1) * scale;
-  }
-  return a;
-}
 
 /** Weight data of a block (plain arrays, so each backend makes its own tensors). */
 function blockData(b: Block) {

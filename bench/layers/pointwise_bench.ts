@@ -39,6 +39,7 @@ import {
   runMain,
   valuesOn,
   writeResults,
+  randomArray,
 } from '../util';
 
 const args = parseArgs(process.argv.slice(2));
@@ -115,16 +116,6 @@ const LAYERS: Layer[] = [
 ];
 
 const nameOf = (l: Layer) => `${l.model === 'posenet' ? 'posenet' : 'mnv2'} ${l.h}²x${l.cin}->${l.cout}`;
-
-function randomArray(n: number, scale: number, seed: number): Float32Array {
-  const a = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    a[i] = ((s / 2 ** 32) * 2 - 1) * scale;
-  }
-  return a;
-}
 
 /** A runner of the layer on the current backend: tf.fused.conv2d, or the program with `tile`. */
 function buildRunner(l: Layer, n: number, tile?: PointwiseTile): () => tf.Tensor {
